@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-/// `juju-log` splits messages longer than this, as ops does.
+/// `juju-log` splits messages longer than this, as ops does. ops counts characters; this counts
+/// bytes (the same for ASCII), so that every part stays under Linux's 128 KiB limit for one
+/// argument (`E2BIG`) whatever the characters.
 pub const MAX_LOG_CHARS: usize = 131_071;
 
 /// The largest value Juju's controller storage takes for one key (`state-set`).
@@ -151,8 +153,10 @@ impl HookTools {
         &self,
         content: &SecretContent,
     ) -> Result<(tempfile::TempDir, Vec<String>), BackendError> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix("ensemble-secret-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| BackendError::Storage(format!("secret content files: {e}")))?;
         let mut args = Vec::new();
@@ -175,9 +179,10 @@ fn classify(tool: &str, args: &[&str], code: Option<i32>, stderr: String) -> Bac
         let id = args
             .windows(2)
             .find(|w| w[0] == "-r")
-            .and_then(|w| RelationId::parse(w[1]).ok())
-            .unwrap_or(RelationId(0));
-        return BackendError::RelationNotFound(id);
+            .and_then(|w| RelationId::parse(w[1]).ok());
+        if let Some(id) = id {
+            return BackendError::RelationNotFound(id);
+        }
     }
     if tool.starts_with("secret-") && lower.contains("not found") {
         return BackendError::SecretNotFound;
@@ -225,6 +230,9 @@ fn string_list(tool: &str, v: Value) -> Result<Vec<String>, BackendError> {
 }
 
 fn parse_status(tool: &str, v: &Value) -> Result<Status, BackendError> {
+    if !v.is_object() {
+        return Err(output_err(tool, "expected a JSON object"));
+    }
     let name = v.get("status").and_then(Value::as_str).unwrap_or("unknown");
     let name = StatusName::parse(name).ok_or_else(|| output_err(tool, format!("unknown status {name:?}")))?;
     let message = v.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
@@ -389,17 +397,19 @@ impl Backend for HookTools {
     }
 
     fn juju_log(&mut self, level: LogLevel, message: &str) -> Result<(), BackendError> {
-        let chars: Vec<char> = message.chars().collect();
-        if chars.is_empty() {
-            return self
-                .run("juju-log", &["--log-level", level.as_str(), "--", ""], None)
-                .map(drop);
+        let mut rest = message;
+        loop {
+            let mut end = rest.len().min(MAX_LOG_CHARS);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            let (part, tail) = rest.split_at(end);
+            self.run("juju-log", &["--log-level", level.as_str(), "--", part], None)?;
+            rest = tail;
+            if rest.is_empty() {
+                return Ok(());
+            }
         }
-        for chunk in chars.chunks(MAX_LOG_CHARS) {
-            let part: String = chunk.iter().collect();
-            self.run("juju-log", &["--log-level", level.as_str(), "--", &part], None)?;
-        }
-        Ok(())
     }
 
     fn leader_get(&mut self) -> Result<Databag, BackendError> {
@@ -591,6 +601,9 @@ impl Backend for HookTools {
 
     fn goal_state(&mut self) -> Result<GoalState, BackendError> {
         let v = self.run_json("goal-state", &["--format=json"])?;
+        if !v.is_object() {
+            return Err(output_err("goal-state", "expected a JSON object"));
+        }
         serde_json::from_value(v).map_err(|e| output_err("goal-state", e.to_string()))
     }
 
@@ -667,10 +680,14 @@ impl Backend for HookTools {
 pub fn atomic_write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
+    // A stale temporary file (or a symlink) would keep its own mode: start afresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
         .open(&tmp)?;
     f.write_all(data)?;

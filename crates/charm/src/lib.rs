@@ -81,7 +81,7 @@ pub use event::{
 };
 pub use framework::{
     main, run_hook, Charm, Handler, HandlerError, HandlerResult, HookError, HookReport, HookSetup, Notice,
-    Observers, StoredDocument,
+    Observers, StoredDocument, HOOK_STATS_ENV,
 };
 pub use hook_tools::{
     atomic_write_private, run_with_timeout, HookTools, StoredStateLocation, MAX_CONTROLLER_STATE_VALUE,
