@@ -80,10 +80,28 @@ pub type Handler<C> = fn(&mut C, &mut Context<'_>, &Event) -> HandlerResult;
 /// }
 /// ```
 pub trait Charm: Sized {
+    /// Where stored state and deferred events live under Juju; see [`StateStore`].
+    const STATE_STORE: StateStore = StateStore::CharmDir;
+
     /// Names the handlers that see each event, in order, and the custom events the charm (or its
     /// libraries) dispatches to itself.
     fn register(on: &mut Observers<Self>);
 }
+
+/// Where a charm keeps its stored state under Juju.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateStore {
+    /// A file in the charm directory ([`crate::STATE_FILE`]), replaced atomically, mode 0600:
+    /// fast, but lost with the machine.
+    CharmDir,
+    /// Juju's controller storage (`state-get` / `state-set`, under the key
+    /// [`CONTROLLER_STATE_KEY`]): survives the machine, at most 64 KiB, one more tool call per
+    /// hook that changes it.
+    Controller,
+}
+
+/// The key under which [`StateStore::Controller`] keeps the document.
+pub const CONTROLLER_STATE_KEY: &str = "ensemble";
 
 /// The handlers of a charm, in the order they see each event.
 pub struct Observers<C> {
@@ -335,6 +353,11 @@ fn main_inner<C: Charm>(
 ) -> Result<(), HookError> {
     let env = crate::event::JujuEnv::from_process()?;
     let mut backend = crate::hook_tools::HookTools::from_env(&env);
+    if C::STATE_STORE == StateStore::Controller {
+        backend = backend.with_storage(crate::hook_tools::StoredStateLocation::Controller(
+            CONTROLLER_STATE_KEY.to_owned(),
+        ));
+    }
     let result = (|| {
         let meta = LazyMetadata::new(&env.charm_dir);
         let observers = Observers::<C>::of();

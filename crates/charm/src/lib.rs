@@ -81,12 +81,15 @@ pub use event::{
 };
 pub use framework::{
     main, run_hook, Charm, Handler, HandlerError, HandlerResult, HookError, HookReport, HookSetup, Notice,
-    Observers, StoredDocument, HOOK_STATS_ENV,
+    Observers, StateStore, StoredDocument, CONTROLLER_STATE_KEY, HOOK_STATS_ENV,
 };
 pub use hook_tools::{
     atomic_write_private, run_with_timeout, HookTools, StoredStateLocation, MAX_CONTROLLER_STATE_VALUE,
     MAX_LOG_CHARS, STATE_FILE,
 };
-pub use metadata::{ActionSpec, ConfigOption, ConfigType, Endpoint, Metadata, MetadataError, Role};
+pub use metadata::{
+    ActionSpec, ConfigOption, ConfigType, Endpoint, LazyMetadata, Metadata, MetadataError, MetadataSource,
+    Role,
+};
 pub use model::*;
 pub use names::{AppName, NameError, RelationId, UnitName};
