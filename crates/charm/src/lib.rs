@@ -72,6 +72,7 @@ mod hook_tools;
 mod metadata;
 mod model;
 mod names;
+pub mod reactive;
 pub mod testing;
 
 pub use backend::{Backend, BackendError};
