@@ -669,6 +669,29 @@ impl<'a> Context<'a> {
         Ok(self.backend.run_command(command)?)
     }
 
+    /// Writes a file on this unit's machine, atomically, with permission bits `mode` (not rolled
+    /// back if the hook fails).
+    pub fn write_file(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<(), ModelError> {
+        Ok(self.backend.write_file(path.as_ref(), content, mode)?)
+    }
+
+    /// Reads a file on this unit's machine; `None` if it does not exist.
+    pub fn read_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<Option<Vec<u8>>, ModelError> {
+        Ok(self.backend.read_file(path.as_ref())?)
+    }
+
+    /// `bytes` random bytes as lowercase hex (a password, a nonce).
+    pub fn random_hex(&mut self, bytes: usize) -> Result<String, ModelError> {
+        let mut buf = vec![0u8; bytes];
+        self.backend.random_bytes(&mut buf)?;
+        Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// Dispatches the custom event `name` to this unit after `delay`.
     pub fn schedule(&mut self, name: &str, delay: Duration) -> Result<(), ModelError> {
         if name.is_empty()

@@ -678,7 +678,13 @@ impl Backend for HookTools {
 /// Writes `data` to `path` through a temporary file and a rename, with mode 0600, so a crash
 /// leaves either the old content or the new.
 pub fn atomic_write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    atomic_write_mode(path, data, 0o600)
+}
+
+/// Writes `data` to `path` through a temporary file and a rename, with permission bits `mode`
+/// (the process umask does not apply), so a crash leaves either the old content or the new.
+pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = path.with_extension("tmp");
     // A stale temporary file (or a symlink) would keep its own mode: start afresh.
     match std::fs::remove_file(&tmp) {
@@ -688,8 +694,9 @@ pub fn atomic_write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);

@@ -85,8 +85,8 @@ pub use framework::{
     Observers, StateStore, StoredDocument, CONTROLLER_STATE_KEY, HOOK_STATS_ENV,
 };
 pub use hook_tools::{
-    atomic_write_private, run_with_timeout, HookTools, StoredStateLocation, MAX_CONTROLLER_STATE_VALUE,
-    MAX_LOG_CHARS, STATE_FILE,
+    atomic_write_mode, atomic_write_private, run_with_timeout, HookTools, StoredStateLocation,
+    MAX_CONTROLLER_STATE_VALUE, MAX_LOG_CHARS, STATE_FILE,
 };
 pub use metadata::{
     ActionSpec, ConfigOption, ConfigType, Endpoint, LazyMetadata, Metadata, MetadataError, MetadataSource,
