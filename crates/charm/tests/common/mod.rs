@@ -87,17 +87,22 @@ if [ -f "$D/code/$tool" ]; then read code < "$D/code/$tool"; fi
 exit "$code"
 "#;
 
-/// The one fake-tool script of this test process.
+/// The one fake-tool script, shared by every test (and every test process: it is only ever
+/// replaced by a rename, never rewritten in place, so no process runs a half-written file).
 fn fake_tool_script() -> &'static Path {
     static SCRIPT: OnceLock<PathBuf> = OnceLock::new();
     SCRIPT.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("fake-hook-tools-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fake-hook-tools");
         std::fs::create_dir_all(&dir).expect("create the fake tool directory");
         let path = dir.join("fake-tool");
-        std::fs::write(&path, FAKE_TOOL).expect("write the fake tool");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod fake tool");
+        let current = std::fs::read_to_string(&path).ok();
+        let executable = std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o111 == 0o111);
+        if current.as_deref() != Some(FAKE_TOOL) || !executable {
+            let tmp = dir.join(format!("fake-tool.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, FAKE_TOOL).expect("write the fake tool");
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::fs::rename(&tmp, &path).expect("install the fake tool");
+        }
         path
     })
 }
