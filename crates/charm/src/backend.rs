@@ -163,6 +163,32 @@ pub trait Backend {
     /// `goal-state`.
     fn goal_state(&mut self) -> Result<GoalState, BackendError>;
 
+    /// `open-port [--endpoints a,b] <port>`.
+    fn open_port(&mut self, _port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("open-port"))
+    }
+    /// `close-port [--endpoints a,b] <port>`.
+    fn close_port(&mut self, _port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("close-port"))
+    }
+    /// `opened-ports`.
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
+        Err(BackendError::Unsupported("opened-ports"))
+    }
+    /// `network-get [-r <id>] <binding>`: Juju's JSON answer (`bind-addresses`,
+    /// `egress-subnets`, `ingress-addresses`).
+    fn network_get(
+        &mut self,
+        _binding: &str,
+        _relation: Option<RelationId>,
+    ) -> Result<serde_json::Value, BackendError> {
+        Err(BackendError::Unsupported("network-get"))
+    }
+    /// `juju-reboot [--now]`: reboot the machine after the hook (or at once).
+    fn reboot(&mut self, _now: bool) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("juju-reboot"))
+    }
+
     /// The time now on this unit's machine (the simulator may skew it).
     fn now(&mut self) -> SystemTime;
     /// This unit's machine hostname.

@@ -607,6 +607,54 @@ impl Backend for HookTools {
         serde_json::from_value(v).map_err(|e| output_err("goal-state", e.to_string()))
     }
 
+    fn open_port(&mut self, port: &Port, endpoints: &[String]) -> Result<(), BackendError> {
+        let spec = port.to_string();
+        let eps = endpoints.join(",");
+        let mut args = Vec::new();
+        if !endpoints.is_empty() {
+            args.extend(["--endpoints", eps.as_str()]);
+        }
+        args.push(&spec);
+        self.run("open-port", &args, None).map(drop)
+    }
+
+    fn close_port(&mut self, port: &Port, endpoints: &[String]) -> Result<(), BackendError> {
+        let spec = port.to_string();
+        let eps = endpoints.join(",");
+        let mut args = Vec::new();
+        if !endpoints.is_empty() {
+            args.extend(["--endpoints", eps.as_str()]);
+        }
+        args.push(&spec);
+        self.run("close-port", &args, None).map(drop)
+    }
+
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
+        let v = self.run_json("opened-ports", &["--format=json"])?;
+        string_list("opened-ports", v)?
+            .iter()
+            .map(|p| Port::parse(p).ok_or_else(|| output_err("opened-ports", format!("bad port {p:?}"))))
+            .collect()
+    }
+
+    fn network_get(&mut self, binding: &str, relation: Option<RelationId>) -> Result<Value, BackendError> {
+        let rel = relation.map(|r| self.rel_ref(r));
+        let mut args = vec!["--format=json"];
+        if let Some(r) = &rel {
+            args.extend(["-r", r.as_str()]);
+        }
+        args.push(binding);
+        match self.run_json("network-get", &args)? {
+            v @ Value::Object(_) => Ok(v),
+            _ => Err(output_err("network-get", "expected a JSON object")),
+        }
+    }
+
+    fn reboot(&mut self, now: bool) -> Result<(), BackendError> {
+        let args: &[&str] = if now { &["--now"] } else { &[] };
+        self.run("juju-reboot", args, None).map(drop)
+    }
+
     fn now(&mut self) -> SystemTime {
         SystemTime::now()
     }

@@ -160,6 +160,12 @@ pub struct State {
     pub goal_state: Option<GoalState>,
     /// The running action's parameters.
     pub action_params: serde_json::Map<String, serde_json::Value>,
+    /// Opened ports (committed with the hook).
+    pub opened_ports: Vec<Port>,
+    /// `network-get` answers by binding name; a default one is made up when absent.
+    pub networks: BTreeMap<String, serde_json::Value>,
+    /// Whether the charm asked for a reboot.
+    pub reboot_requested: bool,
     /// Files on the machine: content and permission bits (written at once, never rolled back).
     pub files: BTreeMap<std::path::PathBuf, (Vec<u8>, u32)>,
 }
@@ -182,6 +188,9 @@ impl Default for State {
             goal_state: None,
             action_params: Default::default(),
             files: BTreeMap::new(),
+            opened_ports: Vec::new(),
+            networks: BTreeMap::new(),
+            reboot_requested: false,
         }
     }
 }
@@ -778,6 +787,57 @@ impl Backend for Memory<'_> {
 
     fn schedule_event(&mut self, name: &str, delay: Duration) -> Result<(), BackendError> {
         self.scheduled.push((name.to_owned(), delay));
+        Ok(())
+    }
+
+    fn open_port(&mut self, port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        self.calls.push("open-port");
+        if !self.txn.opened_ports.contains(port) {
+            self.txn.opened_ports.push(port.clone());
+            self.txn.opened_ports.sort();
+        }
+        Ok(())
+    }
+
+    fn close_port(&mut self, port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        self.calls.push("close-port");
+        self.txn.opened_ports.retain(|p| p != port);
+        Ok(())
+    }
+
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
+        self.calls.push("opened-ports");
+        Ok(self.txn.opened_ports.clone())
+    }
+
+    fn network_get(
+        &mut self,
+        binding: &str,
+        relation: Option<RelationId>,
+    ) -> Result<serde_json::Value, BackendError> {
+        self.calls.push("network-get");
+        if let Some(r) = relation {
+            self.rel(r)?;
+        }
+        if let Some(v) = self.txn.networks.get(binding) {
+            return Ok(v.clone());
+        }
+        if !self.meta.endpoints.contains_key(binding) {
+            return Err(BackendError::Refused(format!(
+                "no network config found for binding {binding:?}"
+            )));
+        }
+        Ok(serde_json::json!({
+            "bind-addresses": [{"mac-address": "", "interface-name": "eth0",
+                "addresses": [{"hostname": "", "value": "10.0.0.1", "address": "10.0.0.1", "cidr": "10.0.0.0/24"}]}],
+            "egress-subnets": ["10.0.0.1/32"],
+            "ingress-addresses": ["10.0.0.1"],
+        }))
+    }
+
+    fn reboot(&mut self, _now: bool) -> Result<(), BackendError> {
+        self.calls.push("juju-reboot");
+        self.both(|st| st.reboot_requested = true);
         Ok(())
     }
 
