@@ -537,7 +537,9 @@ fn run(
                     m.insert(k.into(), json!(v));
                 }
             }
-            print(&json!({ info.id: m }), format)
+            // Juju keys the answer by the bare id (the URI without `secret:`).
+            let id = info.id.strip_prefix("secret:").unwrap_or(&info.id).to_owned();
+            print(&json!({ id: m }), format)
         }
         Request::SecretIds { format } => {
             let ids = b.secret_ids().map_err(be)?;

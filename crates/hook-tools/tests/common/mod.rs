@@ -102,11 +102,11 @@ pub fn state(leader: bool) -> State {
     }
 }
 
-/// Every backend call, with its arguments.
+/// A backend call that succeeded, with its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call(pub String);
 
-/// A backend that records each call and hands it on.
+/// A backend that hands each call on and records those that succeed.
 pub struct Recorder<B> {
     pub inner: B,
     pub calls: Vec<Call>,
@@ -119,27 +119,31 @@ impl<B> Recorder<B> {
             calls: Vec::new(),
         }
     }
-    fn rec(&mut self, s: String) {
-        self.calls.push(Call(s));
+    /// Records a call that succeeded (a refused call changes nothing).
+    fn rec<T, E>(&mut self, s: String, r: Result<T, E>) -> Result<T, E> {
+        if r.is_ok() {
+            self.calls.push(Call(s));
+        }
+        r
     }
 }
 
 impl<B: Backend> Backend for Recorder<B> {
     fn relation_ids(&mut self, endpoint: &str) -> Result<Vec<RelationId>, BackendError> {
-        self.rec(format!("relation_ids({endpoint})"));
-        self.inner.relation_ids(endpoint)
+        let r = self.inner.relation_ids(endpoint);
+        self.rec(format!("relation_ids({endpoint})"), r)
     }
     fn relation_list(&mut self, id: RelationId) -> Result<Vec<UnitName>, BackendError> {
-        self.rec(format!("relation_list({id})"));
-        self.inner.relation_list(id)
+        let r = self.inner.relation_list(id);
+        self.rec(format!("relation_list({id})"), r)
     }
     fn relation_remote_app(&mut self, id: RelationId) -> Result<Option<AppName>, BackendError> {
-        self.rec(format!("relation_remote_app({id})"));
-        self.inner.relation_remote_app(id)
+        let r = self.inner.relation_remote_app(id);
+        self.rec(format!("relation_remote_app({id})"), r)
     }
     fn relation_get(&mut self, id: RelationId, owner: &BagOwner) -> Result<Databag, BackendError> {
-        self.rec(format!("relation_get({id}, {owner})"));
-        self.inner.relation_get(id, owner)
+        let r = self.inner.relation_get(id, owner);
+        self.rec(format!("relation_get({id}, {owner})"), r)
     }
     fn relation_set(
         &mut self,
@@ -147,60 +151,60 @@ impl<B: Backend> Backend for Recorder<B> {
         scope: BagScope,
         changes: &Databag,
     ) -> Result<(), BackendError> {
-        self.rec(format!("relation_set({id}, {scope:?}, {changes:?})"));
-        self.inner.relation_set(id, scope, changes)
+        let r = self.inner.relation_set(id, scope, changes);
+        self.rec(format!("relation_set({id}, {scope:?}, {changes:?})"), r)
     }
     fn is_leader(&mut self) -> Result<bool, BackendError> {
-        self.rec("is_leader".into());
-        self.inner.is_leader()
+        let r = self.inner.is_leader();
+        self.rec("is_leader".into(), r)
     }
     fn config_get(&mut self) -> Result<BTreeMap<String, ConfigValue>, BackendError> {
-        self.rec("config_get".into());
-        self.inner.config_get()
+        let r = self.inner.config_get();
+        self.rec("config_get".into(), r)
     }
     fn status_set(&mut self, target: StatusTarget, status: &Status) -> Result<(), BackendError> {
-        self.rec(format!("status_set({target:?}, {status:?})"));
-        self.inner.status_set(target, status)
+        let r = self.inner.status_set(target, status);
+        self.rec(format!("status_set({target:?}, {status:?})"), r)
     }
     fn status_get(&mut self, target: StatusTarget) -> Result<Status, BackendError> {
-        self.rec(format!("status_get({target:?})"));
-        self.inner.status_get(target)
+        let r = self.inner.status_get(target);
+        self.rec(format!("status_get({target:?})"), r)
     }
     fn juju_log(&mut self, level: LogLevel, message: &str) -> Result<(), BackendError> {
-        self.rec(format!("juju_log({level:?}, {message:?})"));
-        self.inner.juju_log(level, message)
+        let r = self.inner.juju_log(level, message);
+        self.rec(format!("juju_log({level:?}, {message:?})"), r)
     }
     fn leader_get(&mut self) -> Result<Databag, BackendError> {
-        self.rec("leader_get".into());
-        self.inner.leader_get()
+        let r = self.inner.leader_get();
+        self.rec("leader_get".into(), r)
     }
     fn leader_set(&mut self, changes: &Databag) -> Result<(), BackendError> {
-        self.rec(format!("leader_set({changes:?})"));
-        self.inner.leader_set(changes)
+        let r = self.inner.leader_set(changes);
+        self.rec(format!("leader_set({changes:?})"), r)
     }
     fn state_get(&mut self) -> Result<BTreeMap<String, String>, BackendError> {
-        self.rec("state_get".into());
-        self.inner.state_get()
+        let r = self.inner.state_get();
+        self.rec("state_get".into(), r)
     }
     fn state_set(&mut self, changes: &BTreeMap<String, String>) -> Result<(), BackendError> {
-        self.rec(format!("state_set({changes:?})"));
-        self.inner.state_set(changes)
+        let r = self.inner.state_set(changes);
+        self.rec(format!("state_set({changes:?})"), r)
     }
     fn state_delete(&mut self, key: &str) -> Result<(), BackendError> {
-        self.rec(format!("state_delete({key})"));
-        self.inner.state_delete(key)
+        let r = self.inner.state_delete(key);
+        self.rec(format!("state_delete({key})"), r)
     }
     fn secret_add(
         &mut self,
         content: &SecretContent,
         options: &SecretOptions,
     ) -> Result<String, BackendError> {
-        self.rec(format!("secret_add({:?}, {options:?})", content.0));
-        self.inner.secret_add(content, options)
+        let r = self.inner.secret_add(content, options);
+        self.rec(format!("secret_add({:?}, {options:?})", content.0), r)
     }
     fn secret_get(&mut self, secret: &SecretRef, read: SecretRead) -> Result<SecretContent, BackendError> {
-        self.rec(format!("secret_get({secret:?}, {read:?})"));
-        self.inner.secret_get(secret, read)
+        let r = self.inner.secret_get(secret, read);
+        self.rec(format!("secret_get({secret:?}, {read:?})"), r)
     }
     fn secret_set(
         &mut self,
@@ -208,11 +212,11 @@ impl<B: Backend> Backend for Recorder<B> {
         content: Option<&SecretContent>,
         options: &SecretOptions,
     ) -> Result<(), BackendError> {
-        self.rec(format!(
-            "secret_set({id}, {:?}, {options:?})",
-            content.map(|c| &c.0)
-        ));
-        self.inner.secret_set(id, content, options)
+        let r = self.inner.secret_set(id, content, options);
+        self.rec(
+            format!("secret_set({id}, {:?}, {options:?})", content.map(|c| &c.0)),
+            r,
+        )
     }
     fn secret_grant(
         &mut self,
@@ -220,8 +224,8 @@ impl<B: Backend> Backend for Recorder<B> {
         relation: RelationId,
         unit: Option<&UnitName>,
     ) -> Result<(), BackendError> {
-        self.rec(format!("secret_grant({id}, {relation}, {unit:?})"));
-        self.inner.secret_grant(id, relation, unit)
+        let r = self.inner.secret_grant(id, relation, unit);
+        self.rec(format!("secret_grant({id}, {relation}, {unit:?})"), r)
     }
     fn secret_revoke(
         &mut self,
@@ -229,68 +233,68 @@ impl<B: Backend> Backend for Recorder<B> {
         relation: RelationId,
         target: &RevokeTarget,
     ) -> Result<(), BackendError> {
-        self.rec(format!("secret_revoke({id}, {relation}, {target:?})"));
-        self.inner.secret_revoke(id, relation, target)
+        let r = self.inner.secret_revoke(id, relation, target);
+        self.rec(format!("secret_revoke({id}, {relation}, {target:?})"), r)
     }
     fn secret_remove(&mut self, id: &str, revision: Option<u64>) -> Result<(), BackendError> {
-        self.rec(format!("secret_remove({id}, {revision:?})"));
-        self.inner.secret_remove(id, revision)
+        let r = self.inner.secret_remove(id, revision);
+        self.rec(format!("secret_remove({id}, {revision:?})"), r)
     }
     fn secret_info_get(&mut self, secret: &SecretRef) -> Result<SecretInfo, BackendError> {
-        self.rec(format!("secret_info_get({secret:?})"));
-        self.inner.secret_info_get(secret)
+        let r = self.inner.secret_info_get(secret);
+        self.rec(format!("secret_info_get({secret:?})"), r)
     }
     fn secret_ids(&mut self) -> Result<Vec<String>, BackendError> {
-        self.rec("secret_ids".into());
-        self.inner.secret_ids()
+        let r = self.inner.secret_ids();
+        self.rec("secret_ids".into(), r)
     }
     fn application_version_set(&mut self, version: &str) -> Result<(), BackendError> {
-        self.rec(format!("application_version_set({version:?})"));
-        self.inner.application_version_set(version)
+        let r = self.inner.application_version_set(version);
+        self.rec(format!("application_version_set({version:?})"), r)
     }
     fn action_get(&mut self) -> Result<serde_json::Map<String, serde_json::Value>, BackendError> {
-        self.rec("action_get".into());
-        self.inner.action_get()
+        let r = self.inner.action_get();
+        self.rec("action_get".into(), r)
     }
     fn action_set(&mut self, results: &BTreeMap<String, String>) -> Result<(), BackendError> {
-        self.rec(format!("action_set({results:?})"));
-        self.inner.action_set(results)
+        let r = self.inner.action_set(results);
+        self.rec(format!("action_set({results:?})"), r)
     }
     fn action_fail(&mut self, message: &str) -> Result<(), BackendError> {
-        self.rec(format!("action_fail({message:?})"));
-        self.inner.action_fail(message)
+        let r = self.inner.action_fail(message);
+        self.rec(format!("action_fail({message:?})"), r)
     }
     fn action_log(&mut self, message: &str) -> Result<(), BackendError> {
-        self.rec(format!("action_log({message:?})"));
-        self.inner.action_log(message)
+        let r = self.inner.action_log(message);
+        self.rec(format!("action_log({message:?})"), r)
     }
     fn goal_state(&mut self) -> Result<GoalState, BackendError> {
-        self.rec("goal_state".into());
-        self.inner.goal_state()
+        let r = self.inner.goal_state();
+        self.rec("goal_state".into(), r)
     }
     fn open_port(&mut self, port: &Port, endpoints: &[String]) -> Result<(), BackendError> {
-        self.rec(format!("open_port({port}, {endpoints:?})"));
-        self.inner.open_port(port, endpoints)
+        let r = self.inner.open_port(port, endpoints);
+        self.rec(format!("open_port({port}, {endpoints:?})"), r)
     }
     fn close_port(&mut self, port: &Port, endpoints: &[String]) -> Result<(), BackendError> {
-        self.rec(format!("close_port({port}, {endpoints:?})"));
-        self.inner.close_port(port, endpoints)
+        let r = self.inner.close_port(port, endpoints);
+        self.rec(format!("close_port({port}, {endpoints:?})"), r)
     }
     fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
-        self.rec("opened_ports".into());
-        self.inner.opened_ports()
+        let r = self.inner.opened_ports();
+        self.rec("opened_ports".into(), r)
     }
     fn network_get(
         &mut self,
         binding: &str,
         relation: Option<RelationId>,
     ) -> Result<serde_json::Value, BackendError> {
-        self.rec(format!("network_get({binding}, {relation:?})"));
-        self.inner.network_get(binding, relation)
+        let r = self.inner.network_get(binding, relation);
+        self.rec(format!("network_get({binding}, {relation:?})"), r)
     }
     fn reboot(&mut self, now: bool) -> Result<(), BackendError> {
-        self.rec(format!("reboot({now})"));
-        self.inner.reboot(now)
+        let r = self.inner.reboot(now);
+        self.rec(format!("reboot({now})"), r)
     }
     fn now(&mut self) -> SystemTime {
         self.inner.now()
