@@ -436,7 +436,7 @@ impl Backend for Memory<'_> {
             BagOwner::Unit(u) if *u == self.unit => Ok(r.local_unit_data.clone()),
             BagOwner::Unit(u) => r.remote_units.get(u).cloned().ok_or_else(|| {
                 BackendError::Refused(format!(
-                    "cannot read settings for unit {u:?} in relation {id}: unit not found"
+                    "cannot read settings for unit \"{u}\" in relation {id}: unit not found"
                 ))
             }),
             BagOwner::App(a) if *a == my_app => {
@@ -449,7 +449,7 @@ impl Backend for Memory<'_> {
             }
             BagOwner::App(a) if *a == r.remote_app => Ok(r.remote_app_data.clone()),
             BagOwner::App(a) => Err(BackendError::Refused(format!(
-                "application {a:?} is not in relation {id}"
+                "application \"{a}\" is not in relation {id}"
             ))),
         }
     }
