@@ -237,6 +237,18 @@ fn relation_get_refusals() {
         2,
         "invalid value \"xml\" for option --format: unknown format \"xml\"",
     );
+    h.refused(
+        "relation-get",
+        &["-r", "3", "-", "pg/7"],
+        1,
+        "cannot read settings for unit \"pg/7\" in relation 3: unit not found",
+    );
+    h.refused(
+        "relation-get",
+        &["-r", "3", "--app", "-", "other"],
+        1,
+        "application \"other\" is not in relation 3",
+    );
     // A non-leader reads its own application's bag only in a peer relation.
     h.refused(
         "relation-get",
