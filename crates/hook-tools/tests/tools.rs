@@ -1178,3 +1178,69 @@ fn every_tool_round_trips() {
     let all: BTreeSet<&str> = TOOLS.iter().copied().collect();
     assert_eq!(seen, all, "every tool is covered");
 }
+
+/// No command line makes the library panic: every tool, with every sequence of up to three
+/// awkward tokens, parsed and (when it parses) run.
+#[test]
+fn no_argv_panics() {
+    const TOKENS: &[&str] = &[
+        "",
+        "-",
+        "--",
+        "-r",
+        "--app",
+        "=",
+        "k=",
+        "=v",
+        "-µ",
+        "--µ=x",
+        "µ",
+        "a#file=x",
+        "a#base64=",
+        "3",
+        "db:3",
+        "--format",
+        "--file",
+        "-l",
+        "--label",
+        "secret:x",
+        "--help=0",
+    ];
+    let mut h = Hook::new(
+        state(true),
+        HookContextInfo::new(unit("app/0"))
+            .with_relation("db", RelationId(3))
+            .with_remote_unit(unit("pg/0"))
+            .with_action("backup"),
+    );
+    let files = BTreeMap::from([("x".to_owned(), b"a: b".to_vec())]);
+    let mut runs = 0;
+    for tool in TOOLS {
+        let mut lines: Vec<Vec<&str>> = vec![vec![]];
+        for _ in 0..3 {
+            let longer: Vec<Vec<&str>> = lines
+                .iter()
+                .filter(|l| l.len() == lines.last().map_or(0, Vec::len))
+                .flat_map(|l| {
+                    TOKENS.iter().map(move |t| {
+                        let mut n = l.clone();
+                        n.push(t);
+                        n
+                    })
+                })
+                .collect();
+            lines.extend(longer);
+        }
+        for line in &lines {
+            if let Ok(req) = parse(tool, &args(line), Some(b"{\"k\": \"v\"}"), &files) {
+                let r = execute(&mut h.b, &h.hook, req);
+                assert!(
+                    r.code == 0 || r.stderr.starts_with("ERROR "),
+                    "{tool} {line:?}: {r:?}"
+                );
+                runs += 1;
+            }
+        }
+    }
+    assert!(runs > 1000, "{runs}");
+}
