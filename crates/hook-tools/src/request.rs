@@ -70,142 +70,262 @@ pub struct ExecRequest {
 /// relation hook, the remote unit) are left `None` here and resolved by [`crate::execute`] from
 /// the [`crate::HookContextInfo`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[allow(missing_docs)] // The fields are the tools' flags and arguments, named as Juju names them.
 pub enum Request {
     /// `<tool> --help`: print the text and exit 0.
     Help(String),
     /// `relation-get [-r <id>] [--app] [<key>|-] [<unit-or-app>]`.
     RelationGet {
+        /// `-r`/`--relation`: the relation; `None` for the hook's.
         relation: Option<RelationArg>,
+        /// `--app`: read an application's bag.
         app: bool,
+        /// The key to print; `None` (or `-`) for the whole bag.
         key: Option<String>,
+        /// The unit or application whose bag to read; `None` for the hook's remote unit (or application).
         target: Option<String>,
+        /// `--format`.
         format: Format,
     },
     /// `relation-set [-r <id>] [--app] [--file <path>|-] [key=value...]`: file settings first,
     /// then the arguments over them; an empty value deletes.
     RelationSet {
+        /// `-r`/`--relation`: the relation; `None` for the hook's.
         relation: Option<RelationArg>,
+        /// `--app`: write this application's bag (leader only).
         app: bool,
+        /// The settings to write; an empty value deletes the key.
         settings: Databag,
+        /// The deprecated `--format` was given (a warning is printed).
         format_flag: bool,
     },
     /// `relation-ids [<endpoint>]`.
     RelationIds {
+        /// The endpoint; `None` for the hook's.
         endpoint: Option<String>,
+        /// `--format`.
         format: Format,
     },
     /// `relation-list [-r <id>] [--app]`.
     RelationList {
+        /// `-r`/`--relation`: the relation; `None` for the hook's.
         relation: Option<RelationArg>,
+        /// `--app`: print the remote application instead of its units.
         app: bool,
+        /// `--format`.
         format: Format,
     },
     /// `is-leader`.
-    IsLeader { format: Format },
+    IsLeader {
+        /// `--format`.
+        format: Format,
+    },
     /// `leader-get [<key>|-]`.
-    LeaderGet { key: Option<String>, format: Format },
+    LeaderGet {
+        /// The key to print; `None` (or `-`) for all.
+        key: Option<String>,
+        /// `--format`.
+        format: Format,
+    },
     /// `leader-set key=value...`.
-    LeaderSet { settings: Databag },
+    LeaderSet {
+        /// The settings to write; an empty value deletes the key.
+        settings: Databag,
+    },
     /// `status-set [--application] <status> [<message>]`.
-    StatusSet { target: StatusTarget, status: Status },
+    StatusSet {
+        /// `--application`: the application's status (leader only), else this unit's.
+        target: StatusTarget,
+        /// The status and its message.
+        status: Status,
+    },
     /// `status-get [--application] [--include-data]`.
     StatusGet {
+        /// `--application`: the application's status (leader only), else this unit's.
         target: StatusTarget,
+        /// `--include-data`: print the message and status data too.
         include_data: bool,
+        /// `--format`.
         format: Format,
     },
     /// `juju-log [--debug] [-l <level>] <message>...`.
     JujuLog {
+        /// The level (`--log-level`, `-l`, `--debug`); INFO by default.
         level: LogLevel,
+        /// The message: the arguments joined by spaces.
         message: String,
         /// A `--log-level` Juju does not know: logged as a warning, and the message at INFO.
         invalid_level: Option<String>,
+        /// The deprecated `--format` was given (a warning is printed).
         format_flag: bool,
     },
     /// `config-get [--all] [<key>]`.
     ConfigGet {
+        /// The option to print; `None` for all.
         key: Option<String>,
+        /// `--all`: also options without a value (the backend reports only those with one).
         all: bool,
+        /// `--format`.
         format: Format,
     },
     /// `state-get [--strict] [<key>|-]`.
     StateGet {
+        /// The key to print; `None` (or `-`) for all.
         key: Option<String>,
+        /// `--strict`: a missing key is an error.
         strict: bool,
+        /// `--format`.
         format: Format,
     },
     /// `state-set [--file <path>|-] [key=value...]`.
-    StateSet { values: BTreeMap<String, String> },
+    StateSet {
+        /// The values to store.
+        values: BTreeMap<String, String>,
+    },
     /// `state-delete <key>`.
-    StateDelete { key: String },
+    StateDelete {
+        /// The key to delete.
+        key: String,
+    },
     /// `secret-add [options] [key[#base64|#file]=value...]`.
     SecretAdd {
+        /// The content, from the arguments and `--file`.
         content: SecretContent,
+        /// `--label`, `--description`, `--expire`, `--rotate`, `--owner`.
         options: SecretOptions,
     },
     /// `secret-get <id> [<key>[#base64]] [--label <l>] [--refresh|--peek]`, or `--label <l>` alone.
     SecretGet {
+        /// The secret, by id, label or both.
         secret: SecretRef,
+        /// Which revision: tracked, `--refresh` or `--peek`.
         read: SecretRead,
+        /// One key of the content to print; `None` for all.
         key: Option<String>,
+        /// The key had a `#base64` suffix: print the value base64-encoded.
         base64: bool,
+        /// `--format`.
         format: Format,
     },
     /// `secret-set [options] <id> [key[#base64|#file]=value...]`.
     SecretSet {
+        /// The secret's URI.
         id: String,
+        /// New content (a new revision); `None` to change only options.
         content: Option<SecretContent>,
+        /// `--label`, `--description`, `--expire`, `--rotate`, `--owner`.
         options: SecretOptions,
     },
     /// `secret-grant [-r <id>] [--unit <unit>] <id>`.
     SecretGrant {
+        /// The secret's URI.
         id: String,
+        /// `-r`/`--relation`: the relation; `None` for the hook's.
         relation: Option<RelationArg>,
+        /// `--unit`: one unit of the relation; `None` for the whole remote application.
         unit: Option<UnitName>,
     },
     /// `secret-revoke [-r <id>] [--app <app>|--unit <unit>] <id>`.
     SecretRevoke {
+        /// The secret's URI.
         id: String,
+        /// `-r`/`--relation`: the relation; `None` for the hook's.
         relation: Option<RelationArg>,
+        /// `--app`: revoke from this application only.
         app: Option<charm::AppName>,
+        /// `--unit`: revoke from this unit only.
         unit: Option<UnitName>,
     },
     /// `secret-remove <id> [--revision <n>]`.
-    SecretRemove { id: String, revision: Option<u64> },
+    SecretRemove {
+        /// The secret's URI.
+        id: String,
+        /// `--revision`: remove only this revision.
+        revision: Option<u64>,
+    },
     /// `secret-info-get <id>` or `secret-info-get --label <l>`.
-    SecretInfoGet { secret: SecretRef, format: Format },
+    SecretInfoGet {
+        /// The secret, by id, label or both.
+        secret: SecretRef,
+        /// `--format`.
+        format: Format,
+    },
     /// `secret-ids`.
-    SecretIds { format: Format },
+    SecretIds {
+        /// `--format`.
+        format: Format,
+    },
     /// `action-get [<key>[.<key>...]]`.
-    ActionGet { key: Option<String>, format: Format },
+    ActionGet {
+        /// A dotted path into the parameters; `None` for all.
+        key: Option<String>,
+        /// `--format`.
+        format: Format,
+    },
     /// `action-set key[.sub]=value...`: keys in dotted form, as the backend takes them.
-    ActionSet { results: BTreeMap<String, String> },
+    ActionSet {
+        /// The results, dotted keys to values.
+        results: BTreeMap<String, String>,
+    },
     /// `action-fail [<message>]`.
-    ActionFail { message: String },
+    ActionFail {
+        /// The failure message; empty when none was given.
+        message: String,
+    },
     /// `action-log <message>...`.
-    ActionLog { message: String },
+    ActionLog {
+        /// The message: the arguments joined by spaces.
+        message: String,
+    },
     /// `application-version-set <version>`.
-    ApplicationVersionSet { version: String },
+    ApplicationVersionSet {
+        /// The workload version.
+        version: String,
+    },
     /// `goal-state`.
-    GoalState { format: Format },
+    GoalState {
+        /// `--format`.
+        format: Format,
+    },
     /// `open-port [--endpoints a,b] <port>`.
-    OpenPort { port: Port, endpoints: Vec<String> },
+    OpenPort {
+        /// The port, range or `icmp`.
+        port: Port,
+        /// `--endpoints`: the endpoints it applies to; empty for all.
+        endpoints: Vec<String>,
+    },
     /// `close-port [--endpoints a,b] <port>`.
-    ClosePort { port: Port, endpoints: Vec<String> },
+    ClosePort {
+        /// The port, range or `icmp`.
+        port: Port,
+        /// `--endpoints`: the endpoints it applies to; empty for all.
+        endpoints: Vec<String>,
+    },
     /// `opened-ports [--endpoints]`.
-    OpenedPorts { endpoints: bool, format: Format },
+    OpenedPorts {
+        /// `--endpoints`: show the endpoints of each range.
+        endpoints: bool,
+        /// `--format`.
+        format: Format,
+    },
     /// `network-get [-r <id>] <binding> [--bind-address] [--ingress-address] [--egress-subnets]
     /// [--primary-address]`.
     NetworkGet {
+        /// The endpoint (binding) name.
         binding: String,
+        /// `-r`/`--relation`: the relation; `None` for the hook's.
         relation: Option<RelationArg>,
+        /// Which values to print (`--bind-address`, `--ingress-address`, `--egress-subnets`).
         keys: Vec<NetworkKey>,
+        /// `--primary-address` (deprecated): print the first bind address.
         primary_address: bool,
+        /// `--format`.
         format: Format,
     },
     /// `juju-reboot [--now]`.
-    Reboot { now: bool },
+    Reboot {
+        /// `--now`: reboot at once rather than after the hook.
+        now: bool,
+    },
     /// `juju-exec -u <unit> "JUJU_DISPATCH_PATH=<path> ./dispatch"`: for the agent to schedule.
     Exec(ExecRequest),
 }
