@@ -1,0 +1,1 @@
+//! The simulated microcluster workload (being written).

@@ -1,0 +1,3 @@
+//! Simulated workloads that charms drive through `run_command`.
+
+pub mod microcluster;
