@@ -7,6 +7,7 @@ use crate::engine::{dur, vt, QKind};
 use crate::model::*;
 use crate::secrets::{Secret, SecretOp};
 use crate::sim::Sim;
+use crate::workload::microcluster::Exec;
 use crate::workload::CommandContext;
 use charm::testing::MAX_BAG_BYTES;
 use charm::{
@@ -400,7 +401,7 @@ impl Backend for HookBackend<'_> {
                 }
                 if self.sim.apps[self.a].status != *status {
                     self.sim.apps[self.a].status = status.clone();
-                    self.sim.changes += 1;
+                    self.sim.bump();
                 }
             }
         }
@@ -441,7 +442,7 @@ impl Backend for HookBackend<'_> {
         apply(settings, changes);
         if *settings != before {
             self.sim.apps[self.a].ls_version += 1;
-            self.sim.changes += 1;
+            self.sim.bump();
             let a = self.a;
             let u = self.u;
             self.sim.wake_app(a, Some(u));
@@ -659,7 +660,7 @@ impl Backend for HookBackend<'_> {
         self.tool();
         if self.sim.apps[self.a].version != version {
             self.sim.apps[self.a].version = version.to_owned();
-            self.sim.changes += 1;
+            self.sim.bump();
         }
         Ok(())
     }
@@ -784,6 +785,35 @@ impl Backend for HookBackend<'_> {
         }
         let mut argv: Vec<&str> = vec![command.program.as_str()];
         argv.extend(command.args.iter().map(String::as_str));
+        let mc_prefix = self
+            .sim
+            .mc_prefixes
+            .iter()
+            .find(|(x, p)| *x == self.a && p.len() <= argv.len() && p.iter().zip(&argv).all(|(a, b)| a == b))
+            .map(|(_, p)| p.len());
+        if let (Some(n), Some(_)) = (mc_prefix, &self.sim.microcluster) {
+            let rest: Vec<String> = argv[n..].iter().map(|s| s.to_string()).collect();
+            let host = self.sim.units[self.u].machine.hostname.clone();
+            let now = dur(self.sim.now + self.command_time);
+            let exec = match &mut self.sim.microcluster {
+                Some(w) => w.exec(&host, &rest, now),
+                None => return Err(BackendError::Unsupported("microcluster")),
+            };
+            return match exec {
+                Exec::Done(out) => {
+                    self.command_time += vt(cost.command);
+                    Ok(out)
+                }
+                Exec::Hang => {
+                    let t = command.timeout.unwrap_or(cost.hang);
+                    self.command_time += vt(t);
+                    Err(BackendError::Workload {
+                        command: command.to_string(),
+                        reason: format!("timed out after {} s", t.as_secs()),
+                    })
+                }
+            };
+        }
         let best = self.sim.apps[self.a]
             .workloads
             .iter()
@@ -828,7 +858,7 @@ impl Backend for HookBackend<'_> {
         // Under Juju this spawns a detached process at once: it is not rolled back.
         let at = self.sim.now + self.command_time + vt(delay);
         self.sim.push(at, QKind::Exec(self.u, name.to_owned()));
-        self.sim.changes += 1;
+        self.sim.bump();
         Ok(())
     }
 

@@ -88,6 +88,12 @@ impl Sim {
         });
     }
 
+    /// Records that the model changed (for idle detection and the quiescence time).
+    pub(crate) fn bump(&mut self) {
+        self.changes += 1;
+        self.last_change_at = self.now;
+    }
+
     /// Asks a unit's resolver to look again (at once, in virtual time).
     pub(crate) fn wake(&mut self, u: UnitId) {
         let unit = &mut self.units[u];
@@ -139,7 +145,7 @@ impl Sim {
             QKind::Exec(u, name) => {
                 if self.units[u].life != Life::Dead {
                     self.units[u].execs.push_back(name);
-                    self.changes += 1;
+                    self.bump();
                     self.wake(u);
                 }
             }
@@ -532,7 +538,7 @@ impl Sim {
             .spare_hooks
             .iter()
             .any(|k| k == kind.as_str() || *k == hook_name);
-        if ok && self.units[u].fail_hooks > 0 && !matches!(op, Op::Action(_)) {
+        if ok && self.units[u].fail_hooks > 0 {
             self.units[u].fail_hooks -= 1;
             ok = false;
             self.unit_log(u, LogLevel::Error, "hook failed: injected failure".into());
@@ -595,6 +601,9 @@ impl Sim {
             return;
         };
         self.units[u].last_hook_end = self.now;
+        if run.op != Op::UpdateStatus {
+            self.last_work_end = self.now;
+        }
         if run.kill {
             self.record(u, &run, HookOutcome::Killed, KeysWritten::default());
             let down = self
@@ -636,7 +645,7 @@ impl Sim {
                 if a.message.is_empty() {
                     a.message = "action hook failed".into();
                 }
-                self.changes += 1;
+                self.bump();
             }
             Op::Custom(_) => {
                 // juju-exec reports the failure to its caller; the unit does not go into error.
@@ -653,7 +662,7 @@ impl Sim {
                     hook: run.event_hook.clone(),
                 });
                 if !prev {
-                    self.changes += 1;
+                    self.bump();
                 }
                 self.push(retry_at, QKind::Retry(u));
             }
@@ -679,7 +688,7 @@ impl Sim {
         if let Some(doc) = txn.stored {
             if self.units[u].stored.as_deref() != Some(doc.as_str()) {
                 self.units[u].stored = Some(doc);
-                self.changes += 1;
+                self.bump();
             }
         }
         for (k, v) in txn.state {
@@ -689,18 +698,18 @@ impl Sim {
                 None => cs.remove(&k).is_some(),
             };
             if changed {
-                self.changes += 1;
+                self.bump();
             }
         }
         for op in txn.secrets {
             if let Some(id) = crate::secrets::apply(&mut self.secrets, &op) {
                 self.secret_revised(&id);
             }
-            self.changes += 1;
+            self.bump();
         }
         if self.units[u].error.as_ref().is_some_and(|e| e.op == run.op) {
             self.units[u].error = None;
-            self.changes += 1;
+            self.bump();
         }
         self.bookkeep(u, &run);
         self.record(u, &run, HookOutcome::Ok, keys);
@@ -797,7 +806,7 @@ impl Sim {
         if !changed {
             return;
         }
-        self.changes += 1;
+        self.bump();
         let peer = self.rels[ri].peer;
         let obs_side = if peer { side } else { 1 - side };
         if is_app {
@@ -932,7 +941,7 @@ impl Sim {
                         ActionStatus::Completed
                     };
                 }
-                self.changes += 1;
+                self.bump();
             }
             Op::Custom(_) => {
                 self.units[u].execs.pop_front();
@@ -1059,7 +1068,7 @@ impl Sim {
         self.kill_running(u);
         self.units[u].life = Life::Dead;
         self.units[u].local_leader = false;
-        self.changes += 1;
+        self.bump();
         let name = self.units[u].name.to_string();
         self.log_event(format!("{name} is dead"));
         for li in 0..self.units[u].rels.len() {
@@ -1070,6 +1079,13 @@ impl Sim {
             }
         }
         let a = self.units[u].app;
+        if self.mc_prefixes.iter().any(|(x, _)| *x == a) {
+            // The machine goes away with its unit: its daemon is gone.
+            let host = self.units[u].machine.hostname.clone();
+            if let Some(w) = &mut self.microcluster {
+                w.mark_down(&host);
+            }
+        }
         if self.apps[a].leader == Some(u) {
             self.apps[a].leader = None;
             self.apps[a].lease_epoch += 1;
@@ -1102,7 +1118,7 @@ impl Sim {
         // leader-settings-changed (a deposed leader included).
         app.ls_version += 1;
         self.elections += 1;
-        self.changes += 1;
+        self.bump();
         let name = self.units[u].name.to_string();
         self.log_event(format!("{name} is elected leader"));
         self.wake_app(a, None);
@@ -1343,7 +1359,7 @@ impl Sim {
         }
         self.log_event(format!("{name} is dying"));
         self.units[u].life = Life::Dying;
-        self.changes += 1;
+        self.bump();
         self.wake(u);
     }
 
@@ -1362,7 +1378,7 @@ impl Sim {
             return Ok(());
         }
         rel.life = Life::Dying;
-        self.changes += 1;
+        self.bump();
         let members: Vec<(UnitId, usize, bool)> = self.rels[ri]
             .sides
             .iter()
@@ -1419,7 +1435,7 @@ impl Sim {
     pub(crate) fn set_unit_status(&mut self, u: UnitId, status: Status) {
         if self.units[u].status != status {
             self.units[u].status = status;
-            self.changes += 1;
+            self.bump();
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::model::*;
 use crate::rng::Rng;
 use crate::secrets::Secret;
 use crate::trace::{HookKind, Metrics, Trace, TraceSink};
+use crate::workload::microcluster::Microcluster;
 use crate::workload::Workload;
 use charm::{
     AppName, BagOwner, Charm, ConfigValue, Databag, LogLevel, Metadata, RelationId, Role, Status, StatusName,
@@ -143,10 +144,14 @@ pub struct Sim {
     pub(crate) largest_bag: (u64, Option<String>),
     pub(crate) elections: u64,
     pub(crate) changes: u64,
+    pub(crate) last_change_at: VTime,
+    pub(crate) last_work_end: VTime,
     pub(crate) hook_seq: u64,
     pub(crate) quiescence: Option<VTime>,
     pub(crate) replay_hint: String,
     pub(crate) violations: Vec<String>,
+    pub(crate) microcluster: Option<Microcluster>,
+    pub(crate) mc_prefixes: Vec<(AppId, Vec<String>)>,
 }
 
 /// Reads `SIM_SEED` from the environment (to replay a failing test), or returns `default`.
@@ -194,10 +199,14 @@ impl Sim {
             largest_bag: (0, None),
             elections: 0,
             changes: 0,
+            last_change_at: 0,
+            last_work_end: 0,
             hook_seq: 0,
             quiescence: None,
             replay_hint: format!("SIM_SEED={seed} cargo test"),
             violations: Vec::new(),
+            microcluster: None,
+            mc_prefixes: Vec::new(),
         }
     }
 
@@ -413,12 +422,22 @@ impl Sim {
         });
         self.unit_index.insert(name.to_string(), u);
         self.apps[a].units.push(u);
+        if self.mc_prefixes.iter().any(|(x, _)| *x == a) {
+            let m = self.units[u].machine.clone();
+            let reused = self.units[..u].iter().any(|o| o.machine.hostname == m.hostname);
+            if let Some(w) = &mut self.microcluster {
+                if reused {
+                    w.reprovision(&m.hostname);
+                }
+                w.set_host_address(&m.hostname, &m.address);
+            }
+        }
         if let Some(interval) = self.cfg.update_status_interval {
             let phase = self.rng.below(vt(interval).max(1));
             let now = self.now;
             self.push(now + phase.max(1), QKind::Tick(u));
         }
-        self.changes += 1;
+        self.bump();
         self.wake(u);
         if self.apps[a].leader.is_none() {
             self.elect(a);
@@ -516,7 +535,7 @@ impl Sim {
             interface: ea.interface.clone(),
             sides: vec![new_side(aa, &ae), new_side(ba, &be)],
         });
-        self.changes += 1;
+        self.bump();
         self.log_event(format!(
             "relation {id} added: {}:{ae} {}:{be}",
             self.apps[aa].name, self.apps[ba].name
@@ -606,7 +625,7 @@ impl Sim {
             None => self.apps[a].config.remove(key),
         };
         self.apps[a].config_rev += 1;
-        self.changes += 1;
+        self.bump();
         self.wake_app(a, None);
         Ok(())
     }
@@ -625,7 +644,7 @@ impl Sim {
         });
         self.apps[a].meta = Rc::new(meta);
         self.apps[a].charm_rev += 1;
-        self.changes += 1;
+        self.bump();
         self.log_event(format!("{app} refreshed to revision {}", self.apps[a].charm_rev));
         self.create_peer_relations(a);
         self.wake_app(a, None);
@@ -644,6 +663,49 @@ impl Sim {
         let words: Vec<String> = prefix.split_whitespace().map(str::to_owned).collect();
         self.apps[a].workloads.push((words, Box::new(workload)));
         Ok(self)
+    }
+
+    /// Serves the simulated microcluster CLI to every unit of `app` for commands that start with
+    /// `prefix` (`"microovn cluster"`): the rest of the command goes to
+    /// [`Microcluster::exec`] with the unit's hostname. One microcluster world serves the whole
+    /// model (seeded from the model's seed unless set with [`Sim::set_microcluster`]); each
+    /// machine's cluster address is its address. A machine that goes away (its unit is dead)
+    /// is marked down in the world; a unit added on a known hostname re-provisions that host.
+    pub fn serve_microcluster(&mut self, app: &str, prefix: &str) -> Result<&mut Self, SimError> {
+        let a = self.app_id(app)?;
+        if self.microcluster.is_none() {
+            self.microcluster = Some(Microcluster::new(self.seed ^ 0x6d69_6372_6f63_6c75));
+        }
+        let words: Vec<String> = prefix.split_whitespace().map(str::to_owned).collect();
+        self.mc_prefixes.retain(|(x, _)| *x != a);
+        self.mc_prefixes.push((a, words));
+        let hosts: Vec<MachineSpec> = self.apps[a]
+            .units
+            .iter()
+            .map(|&u| self.units[u].machine.clone())
+            .collect();
+        if let Some(w) = &mut self.microcluster {
+            for m in hosts {
+                w.set_host_address(&m.hostname, &m.address);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Replaces the microcluster world (for a custom [`crate::workload::microcluster::Config`]).
+    pub fn set_microcluster(&mut self, world: Microcluster) -> &mut Self {
+        self.microcluster = Some(world);
+        self
+    }
+
+    /// The microcluster world, if one is served.
+    pub fn microcluster(&self) -> Option<&Microcluster> {
+        self.microcluster.as_ref()
+    }
+
+    /// The microcluster world, to inject faults or mark hosts down.
+    pub fn microcluster_mut(&mut self) -> Option<&mut Microcluster> {
+        self.microcluster.as_mut()
     }
 
     /// Queues an action on a unit; returns its id (see [`Sim::action`]).
@@ -674,7 +736,7 @@ impl Sim {
             failed: false,
         });
         self.units[u].actions.push_back(id);
-        self.changes += 1;
+        self.bump();
         self.wake(u);
         Ok(id)
     }
@@ -699,7 +761,7 @@ impl Sim {
         let Some(e) = self.units[u].error.take() else {
             return Ok(());
         };
-        self.changes += 1;
+        self.bump();
         if retry {
             self.units[u].error = Some(crate::model::ErrorState {
                 retry_at: self.now,
