@@ -507,8 +507,8 @@ fn removing_the_leader_elects_a_new_one_at_once() {
             .trace()
             .events()
             .iter()
-            .filter(|(_, e)| e.ends_with("is elected leader"))
-            .last()
+            .rev()
+            .find(|(_, e)| e.ends_with("is elected leader"))
             .unwrap()
             .0;
         assert_eq!(elected, dead_at, "force={force}");
@@ -992,14 +992,12 @@ fn a_panicking_charm_is_a_failed_hook() {
 fn secrets_are_granted_read_revised_and_transactional() {
     let owner = script(|ctx, ev| {
         match ev {
-            Event::RelationJoined(r) if r.endpoint == "db" => {
-                if ctx.is_leader()? {
-                    let mut c = charm::SecretContent::default();
-                    c.0.insert("password".into(), "pw1".into());
-                    let id = ctx.secret_add(&c, &charm::SecretOptions::default())?;
-                    ctx.secret_grant(&id, r.relation_id, None)?;
-                    ctx.set_app_data(r.relation_id, "secret-id", Some(&id))?;
-                }
+            Event::RelationJoined(r) if r.endpoint == "db" && ctx.is_leader()? => {
+                let mut c = charm::SecretContent::default();
+                c.0.insert("password".into(), "pw1".into());
+                let id = ctx.secret_add(&c, &charm::SecretOptions::default())?;
+                ctx.secret_grant(&id, r.relation_id, None)?;
+                ctx.set_app_data(r.relation_id, "secret-id", Some(&id))?;
             }
             Event::Action(a) if a.name == "publish" => {
                 let id = ctx.secret_ids()?.pop().unwrap();
