@@ -8,11 +8,11 @@
 
 use crate::charms::{client_metadata, peer_metadata, server_metadata, ClientCharm, PeerCharm, ServerCharm};
 use crate::{Sim, SimConfig, TraceMode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// One benchmark's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchResult {
     /// `client-server` or `peer`.
     pub scenario: String,

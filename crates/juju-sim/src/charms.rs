@@ -33,7 +33,8 @@ pub fn server_metadata() -> Metadata {
 
 /// A peer-relation charm: publishes `address` in its unit bag once (in relation-created),
 /// counts in stored state (`heard`) the relation-changed hooks that showed a remote address,
-/// and, as leader, names itself in the peer application bag (`leader`).
+/// and, as leader, names itself in the peer application bag (`leader`, in leader-elected and
+/// repaired in update-status).
 #[derive(Default)]
 pub struct PeerCharm;
 
@@ -44,6 +45,19 @@ impl Charm for PeerCharm {
 }
 
 impl PeerCharm {
+    fn publish_leader(ctx: &mut Context<'_>) -> HandlerResult {
+        if !ctx.is_leader()? {
+            return Ok(());
+        }
+        if let Some(rel) = ctx.relation_on("cluster")? {
+            let me = ctx.unit().to_string();
+            if ctx.app_data(rel.id)?.get("leader") != Some(&me) {
+                ctx.set_app_data(rel.id, "leader", Some(&me))?;
+            }
+        }
+        Ok(())
+    }
+
     fn on_event(&mut self, ctx: &mut Context<'_>, event: &Event) -> HandlerResult {
         match event {
             Event::Install => ctx.set_status(Status::maintenance("installing"))?,
@@ -51,12 +65,10 @@ impl PeerCharm {
                 let address = ctx.unit_data(r.relation_id)?.get("ingress-address").cloned();
                 ctx.set_unit_data(r.relation_id, "address", address.as_deref())?;
             }
-            Event::LeaderElected => {
-                if let Some(rel) = ctx.relation_on("cluster")? {
-                    let me = ctx.unit().to_string();
-                    ctx.set_app_data(rel.id, "leader", Some(&me))?;
-                }
-            }
+            // A retried leader-elected may run after leadership moved on (the hook is retried
+            // as it was), and a unit re-elected while in error gets no new leader-elected: so
+            // check leadership, and repair the bag in update-status too.
+            Event::LeaderElected => Self::publish_leader(ctx)?,
             Event::Start => ctx.set_status(Status::active("ready"))?,
             Event::RelationChanged(r) => {
                 if let Some(unit) = &r.remote_unit {
@@ -70,6 +82,7 @@ impl PeerCharm {
                 }
             }
             Event::UpdateStatus => {
+                Self::publish_leader(ctx)?;
                 if let Some(rel) = ctx.relation_on("cluster")? {
                     let n = rel.units.len();
                     ctx.set_status(Status::active(format!("{n} peers")))?;

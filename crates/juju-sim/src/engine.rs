@@ -213,7 +213,10 @@ impl Sim {
                 let name = self.units[u].name.to_string();
                 self.log_event(format!("{name} resigns leadership"));
             }
-            if !self.units[u].local_leader && self.units[u].ls_seen != self.apps[a].ls_version {
+            if !remote_leader
+                && !self.units[u].local_leader
+                && self.units[u].ls_seen != self.apps[a].ls_version
+            {
                 return Some(Op::LeaderSettingsChanged);
             }
         }
@@ -501,7 +504,9 @@ impl Sim {
                     .push(format!("{name} got relation-changed for its own writes"));
             }
         }
-        if op == Op::LeaderSettingsChanged && self.is_leader_now(u) {
+        // (A retried leader-settings-changed may run on a unit elected while it was in error,
+        // as in Juju: the errored hook runs before leader-elected.)
+        if op == Op::LeaderSettingsChanged && attempt == 1 && self.is_leader_now(u) {
             self.violations
                 .push(format!("{name} got leader-settings-changed while leader"));
         }
@@ -801,7 +806,7 @@ impl Sim {
             } else {
                 BagOwner::Unit(self.units[u].name.clone())
             };
-            self.largest_bag = (bytes_after as u64, Some(format!("{rel_id}/{owner}")));
+            self.largest_bag = (bytes_after as u64, Some(format!("relation {rel_id}, {owner}")));
         }
         if !changed {
             return;
@@ -885,6 +890,7 @@ impl Sim {
             Op::Joined(li, s) => {
                 let key = self.remote_slot_key(u, *li, *s);
                 let current = self.remote_slot_version(u, *li, *s);
+                let gone = !self.remote_slot_in_scope(u, *li, *s);
                 let lr = &mut self.units[u].rels[*li];
                 lr.set_seen(*s, snap);
                 lr.members += 1;
@@ -892,6 +898,10 @@ impl Sim {
                 lr.to_join.remove(&(key, *s));
                 if current != snap {
                     lr.to_change.insert((key, *s));
+                }
+                if gone {
+                    // It left while this unit was joining it: it departs next.
+                    lr.to_depart.insert((key, *s));
                 }
             }
             Op::Changed(li, s) => {
@@ -953,6 +963,12 @@ impl Sim {
         let lr = &self.units[u].rels[li];
         let rel = &self.rels[lr.rel];
         rel.sides[rel.remote_side(lr.side)].slots[s as usize].key
+    }
+
+    fn remote_slot_in_scope(&self, u: UnitId, li: usize, s: u32) -> bool {
+        let lr = &self.units[u].rels[li];
+        let rel = &self.rels[lr.rel];
+        rel.sides[rel.remote_side(lr.side)].slots[s as usize].in_scope
     }
 
     fn remote_slot_version(&self, u: UnitId, li: usize, s: u32) -> u64 {

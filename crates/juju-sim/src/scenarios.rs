@@ -145,13 +145,35 @@ pub fn peer(seed: u64) -> Result<Outcome, String> {
     let faults = random_faults(&mut sim, &mut r, "peer", Duration::from_secs(900), k);
     sim.run_for(Duration::from_secs(1200));
     sim.set_fault_profile(FaultProfile::default());
-    let idle = settle(&mut sim, Duration::from_secs(12 * 3600))?;
+    let idle = settle(&mut sim, Duration::from_secs(12 * 3600));
+    if std::env::var("SIM_DEBUG").is_ok() {
+        for (t, e) in sim.trace().events() {
+            println!("{:.1} {e}", t.as_secs_f64());
+        }
+        println!("{}", sim.status_table());
+        for r in sim.trace().records().iter().rev().take(30).rev() {
+            println!("{r}");
+        }
+    }
+    let idle = idle?;
     common_invariants(&sim)?;
 
     let alive = sim.alive_units("peer");
     let rel = sim
         .peer_relation("peer", None)
         .ok_or("the peer relation is gone")?;
+    let outcome = Outcome {
+        hooks: sim.trace().len(),
+        virtual_secs: idle.quiescent_at.as_secs_f64(),
+        faults,
+    };
+    if alive.is_empty() {
+        // Every unit was removed: nothing left to lead.
+        return match sim.leader("peer") {
+            None => Ok(outcome),
+            Some(l) => Err(format!("{l} leads an application with no alive unit")),
+        };
+    }
     let leader = sim.leader("peer").ok_or("no leader")?;
     if !alive.contains(&leader) {
         return Err(format!("the leader {leader} is not alive"));
@@ -180,11 +202,7 @@ pub fn peer(seed: u64) -> Result<Outcome, String> {
             return Err(format!("{u} did not publish its address"));
         }
     }
-    Ok(Outcome {
-        hooks: sim.trace().len(),
-        virtual_secs: idle.quiescent_at.as_secs_f64(),
-        faults,
-    })
+    Ok(outcome)
 }
 
 /// The `client-server` scenario.

@@ -300,7 +300,7 @@ pub struct Metrics {
     pub relation_bytes_written: u64,
     /// The size in bytes of the largest databag ever committed.
     pub largest_databag_bytes: u64,
-    /// Whose bag that was: `<relation id>/<owner>`.
+    /// Whose bag that was: `relation <id>, unit <name>` or `relation <id>, application <name>`.
     pub largest_databag: Option<String>,
     /// Leader elections (the first one at deploy included).
     pub elections: u64,
@@ -317,7 +317,7 @@ impl fmt::Display for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "hooks                  {}", self.hooks)?;
         for (k, v) in &self.hooks_by_kind {
-            writeln!(f, "  {k:<22} {v}")?;
+            writeln!(f, "  {k:<24} {v}")?;
         }
         writeln!(f, "failed hooks           {}", self.failed_hooks)?;
         writeln!(f, "killed hooks           {}", self.killed_hooks)?;
