@@ -8,6 +8,7 @@
 use crate::model::*;
 use crate::names::{AppName, RelationId, UnitName};
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 /// A failed backend call.
@@ -162,6 +163,32 @@ pub trait Backend {
     /// `goal-state`.
     fn goal_state(&mut self) -> Result<GoalState, BackendError>;
 
+    /// `open-port [--endpoints a,b] <port>`.
+    fn open_port(&mut self, _port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("open-port"))
+    }
+    /// `close-port [--endpoints a,b] <port>`.
+    fn close_port(&mut self, _port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("close-port"))
+    }
+    /// `opened-ports`.
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
+        Err(BackendError::Unsupported("opened-ports"))
+    }
+    /// `network-get [-r <id>] <binding>`: Juju's JSON answer (`bind-addresses`,
+    /// `egress-subnets`, `ingress-addresses`).
+    fn network_get(
+        &mut self,
+        _binding: &str,
+        _relation: Option<RelationId>,
+    ) -> Result<serde_json::Value, BackendError> {
+        Err(BackendError::Unsupported("network-get"))
+    }
+    /// `juju-reboot [--now]`: reboot the machine after the hook (or at once).
+    fn reboot(&mut self, _now: bool) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("juju-reboot"))
+    }
+
     /// The time now on this unit's machine (the simulator may skew it).
     fn now(&mut self) -> SystemTime;
     /// This unit's machine hostname.
@@ -171,6 +198,38 @@ pub trait Backend {
     /// Arranges for the custom event `name` to be dispatched to this unit after `delay` (under
     /// Juju: a detached process that waits, then runs `juju-exec`).
     fn schedule_event(&mut self, name: &str, delay: Duration) -> Result<(), BackendError>;
+
+    /// Fills `buf` with random bytes (passwords, nonces). Under Juju they come from the
+    /// kernel; the simulator draws them from its seed so that runs replay.
+    fn random_bytes(&mut self, buf: &mut [u8]) -> Result<(), BackendError> {
+        use std::io::Read;
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(buf))
+            .map_err(|e| BackendError::Storage(format!("cannot read /dev/urandom: {e}")))
+    }
+
+    /// Writes a file on the unit's machine (a workload's config, a password file), replacing it
+    /// atomically, with permission bits `mode`. Not rolled back if the hook fails: the machine's
+    /// disk is not part of Juju's transaction. The simulator keeps each machine's files apart.
+    fn write_file(&mut self, path: &Path, content: &[u8], mode: u32) -> Result<(), BackendError> {
+        let fail = |e: std::io::Error| BackendError::Storage(format!("cannot write {}: {e}", path.display()));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        crate::hook_tools::atomic_write_mode(path, content, mode).map_err(fail)
+    }
+
+    /// Reads a file on the unit's machine; `None` if it does not exist.
+    fn read_file(&mut self, path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+        match std::fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(BackendError::Storage(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
 
     /// Reads the framework's stored state document (stored state and deferred events), if any.
     fn load_stored_state(&mut self) -> Result<Option<String>, BackendError>;

@@ -3,7 +3,7 @@
 
 use crate::backend::{Backend, BackendError};
 use crate::event::{Event, JujuVersion};
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, MetadataSource};
 use crate::model::*;
 use crate::names::{AppName, RelationId, UnitName};
 use serde::de::DeserializeOwned;
@@ -64,6 +64,9 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
+    /// The charm's metadata could not be read.
+    #[error("charm metadata: {0}")]
+    Metadata(String),
     /// An argument is invalid (an action result with a bad key, ...).
     #[error("{0}")]
     Invalid(String),
@@ -116,7 +119,7 @@ impl Config {
 /// config), so a handler pays once for each bag it reads, and shows its own writes at once.
 pub struct Context<'a> {
     backend: &'a mut dyn Backend,
-    meta: &'a Metadata,
+    meta: &'a dyn MetadataSource,
     unit: UnitName,
     app: AppName,
     juju_version: JujuVersion,
@@ -137,7 +140,7 @@ impl<'a> Context<'a> {
     /// A context for one hook of `unit`, handling `event`.
     pub fn new(
         backend: &'a mut dyn Backend,
-        meta: &'a Metadata,
+        meta: &'a dyn MetadataSource,
         unit: UnitName,
         juju_version: JujuVersion,
         event: &Event,
@@ -181,9 +184,11 @@ impl<'a> Context<'a> {
         &self.app
     }
 
-    /// The charm's metadata.
-    pub fn meta(&self) -> &Metadata {
+    /// The charm's metadata (read from the charm directory the first time it is needed).
+    pub fn meta(&self) -> Result<&'a Metadata, ModelError> {
         self.meta
+            .metadata()
+            .map_err(|e| ModelError::Metadata(e.to_string()))
     }
 
     /// The Juju version running this hook.
@@ -211,7 +216,7 @@ impl<'a> Context<'a> {
     /// The ids of the relations on `endpoint` (a broken relation is hidden in its own
     /// relation-broken hook, as ops does).
     pub fn relation_ids(&mut self, endpoint: &str) -> Result<Vec<RelationId>, ModelError> {
-        if !self.meta.endpoints.contains_key(endpoint) {
+        if !self.meta()?.endpoints.contains_key(endpoint) {
             return Err(ModelError::UnknownEndpoint(endpoint.to_owned()));
         }
         if let Some(ids) = self.relation_ids.get(endpoint) {
@@ -251,7 +256,7 @@ impl<'a> Context<'a> {
                 return Ok(ep.clone());
             }
         }
-        let endpoints: Vec<String> = self.meta.endpoints.keys().cloned().collect();
+        let endpoints: Vec<String> = self.meta()?.endpoints.keys().cloned().collect();
         for ep in endpoints {
             if self.relation_ids(&ep)?.contains(&id) {
                 return Ok(ep);
@@ -267,7 +272,7 @@ impl<'a> Context<'a> {
             let units = self.backend.relation_list(id)?;
             let app = match &self.event_relation {
                 Some((eid, _, Some(app), _)) if *eid == id => Some(app.clone()),
-                _ if self.meta.is_peer(&endpoint) => Some(self.app.clone()),
+                _ if self.meta()?.is_peer(&endpoint) => Some(self.app.clone()),
                 _ => match units.first() {
                     Some(u) => Some(u.app()),
                     None => self.backend.relation_remote_app(id)?,
@@ -288,7 +293,7 @@ impl<'a> Context<'a> {
 
     fn is_peer_relation(&mut self, id: RelationId) -> Result<bool, ModelError> {
         let ep = self.endpoint_of(id)?;
-        Ok(self.meta.is_peer(&ep))
+        Ok(self.meta()?.is_peer(&ep))
     }
 
     /// A databag of relation `id`, with Juju's read rules: every unit bag and the remote app bag
@@ -444,7 +449,7 @@ impl<'a> Context<'a> {
     pub fn log(&mut self, level: LogLevel, message: impl AsRef<str>) {
         let message = message.as_ref();
         if let Err(e) = self.backend.juju_log(level, message) {
-            tracing::warn!(error = %e, "juju-log failed");
+            eprintln!("juju-log failed ({e}); the message was: {message}");
         }
     }
 
@@ -662,6 +667,29 @@ impl<'a> Context<'a> {
     /// Runs a workload command.
     pub fn run(&mut self, command: &WorkloadCommand) -> Result<CommandOutput, ModelError> {
         Ok(self.backend.run_command(command)?)
+    }
+
+    /// Writes a file on this unit's machine, atomically, with permission bits `mode` (not rolled
+    /// back if the hook fails).
+    pub fn write_file(
+        &mut self,
+        path: impl AsRef<std::path::Path>,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<(), ModelError> {
+        Ok(self.backend.write_file(path.as_ref(), content, mode)?)
+    }
+
+    /// Reads a file on this unit's machine; `None` if it does not exist.
+    pub fn read_file(&mut self, path: impl AsRef<std::path::Path>) -> Result<Option<Vec<u8>>, ModelError> {
+        Ok(self.backend.read_file(path.as_ref())?)
+    }
+
+    /// `bytes` random bytes as lowercase hex (a password, a nonce).
+    pub fn random_hex(&mut self, bytes: usize) -> Result<String, ModelError> {
+        let mut buf = vec![0u8; bytes];
+        self.backend.random_bytes(&mut buf)?;
+        Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// Dispatches the custom event `name` to this unit after `delay`.

@@ -3,11 +3,12 @@
 use crate::backend::{Backend, BackendError};
 use crate::context::Context;
 use crate::event::{DispatchError, Event, JujuVersion};
-use crate::metadata::Metadata;
+use crate::metadata::{LazyMetadata, MetadataSource};
 use crate::names::UnitName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 
 /// What a handler returns when it fails: any error. The hook then exits non-zero, Juju retries
 /// it, and nothing the hook wrote to relation data or stored state is committed.
@@ -79,10 +80,28 @@ pub type Handler<C> = fn(&mut C, &mut Context<'_>, &Event) -> HandlerResult;
 /// }
 /// ```
 pub trait Charm: Sized {
+    /// Where stored state and deferred events live under Juju; see [`StateStore`].
+    const STATE_STORE: StateStore = StateStore::CharmDir;
+
     /// Names the handlers that see each event, in order, and the custom events the charm (or its
     /// libraries) dispatches to itself.
     fn register(on: &mut Observers<Self>);
 }
+
+/// Where a charm keeps its stored state under Juju.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateStore {
+    /// A file in the charm directory ([`crate::STATE_FILE`]), replaced atomically, mode 0600:
+    /// fast, but lost with the machine.
+    CharmDir,
+    /// Juju's controller storage (`state-get` / `state-set`, under the key
+    /// [`CONTROLLER_STATE_KEY`]): survives the machine, at most 64 KiB, one more tool call per
+    /// hook that changes it.
+    Controller,
+}
+
+/// The key under which [`StateStore::Controller`] keeps the document.
+pub const CONTROLLER_STATE_KEY: &str = "ensemble";
 
 /// The handlers of a charm, in the order they see each event.
 pub struct Observers<C> {
@@ -152,12 +171,12 @@ pub enum HookError {
 }
 
 /// Who runs this hook and with which metadata.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct HookSetup<'a> {
     /// This unit.
     pub unit: &'a UnitName,
     /// The charm's metadata.
-    pub meta: &'a Metadata,
+    pub meta: &'a dyn MetadataSource,
     /// The Juju version.
     pub juju_version: JujuVersion,
 }
@@ -261,7 +280,11 @@ pub fn run_hook<C: Charm>(
 
     for notice in std::mem::take(&mut doc.deferred) {
         let Some(h) = find(&notice.observer) else {
-            tracing::warn!(observer = %notice.observer, "dropping a deferred event for a handler that no longer exists");
+            ctx.warn(format!(
+                "dropping a deferred {} for handler {:?}, which this charm no longer has",
+                notice.event.hook_name(),
+                notice.observer
+            ));
             queue_changed = true;
             continue;
         };
@@ -313,8 +336,9 @@ pub fn run_hook<C: Charm>(
 /// }
 /// ```
 pub fn main<C: Charm>(make: impl FnOnce() -> C) -> std::process::ExitCode {
+    let cpu_at_start = cpu_time::ProcessTime::try_now().ok();
     init_tracing();
-    match main_inner(make) {
+    match main_inner(make, cpu_at_start) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hook failed: {e}");
@@ -323,11 +347,19 @@ pub fn main<C: Charm>(make: impl FnOnce() -> C) -> std::process::ExitCode {
     }
 }
 
-fn main_inner<C: Charm>(make: impl FnOnce() -> C) -> Result<(), HookError> {
+fn main_inner<C: Charm>(
+    make: impl FnOnce() -> C,
+    cpu_at_start: Option<cpu_time::ProcessTime>,
+) -> Result<(), HookError> {
     let env = crate::event::JujuEnv::from_process()?;
     let mut backend = crate::hook_tools::HookTools::from_env(&env);
+    if C::STATE_STORE == StateStore::Controller {
+        backend = backend.with_storage(crate::hook_tools::StoredStateLocation::Controller(
+            CONTROLLER_STATE_KEY.to_owned(),
+        ));
+    }
     let result = (|| {
-        let meta = Metadata::load(&env.charm_dir)?;
+        let meta = LazyMetadata::new(&env.charm_dir);
         let observers = Observers::<C>::of();
         let event = Event::from_env(&env, observers.custom_events())?;
         let unit = env.unit_name()?;
@@ -342,15 +374,65 @@ fn main_inner<C: Charm>(make: impl FnOnce() -> C) -> Result<(), HookError> {
     if let Err(e) = &result {
         let _ = backend.juju_log(crate::model::LogLevel::Error, &format!("hook failed: {e}"));
     }
+    if let Some(path) = std::env::var_os(HOOK_STATS_ENV) {
+        write_hook_stats(
+            Path::new(&path),
+            &env,
+            cpu_at_start,
+            backend.tool_calls(),
+            result.is_ok(),
+        );
+    }
     result
 }
 
+/// When this variable names a file, every hook appends one JSON line to it: the dispatch path,
+/// the CPU time the charm process used from the start of `main` to the end of the hook
+/// (`cpu_main_ns`) and in all (`cpu_total_ns`, which adds the kernel's exec and the dynamic
+/// loader), hook-tool processes excluded, the number of hook-tool calls, and whether the hook
+/// succeeded. Benchmarks and the simulator's process driver read it; unset, it costs nothing.
+pub const HOOK_STATS_ENV: &str = "ENSEMBLE_HOOK_STATS";
+
+fn write_hook_stats(
+    path: &Path,
+    env: &crate::event::JujuEnv,
+    cpu_at_start: Option<cpu_time::ProcessTime>,
+    tool_calls: usize,
+    ok: bool,
+) {
+    use std::io::Write;
+    let total = cpu_time::ProcessTime::try_now().ok();
+    let ns = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    let cpu_total_ns = total.map(|t| ns(t.as_duration()));
+    let cpu_main_ns = total
+        .zip(cpu_at_start)
+        .map(|(t, s)| ns(t.as_duration().saturating_sub(s.as_duration())));
+    let line = serde_json::json!({
+        "dispatch": env.dispatch_path,
+        "cpu_main_ns": cpu_main_ns,
+        "cpu_total_ns": cpu_total_ns,
+        "tool_calls": tool_calls,
+        "ok": ok,
+    });
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{line}"));
+    if let Err(e) = written {
+        eprintln!("cannot write hook stats to {}: {e}", path.display());
+    }
+}
+
+/// With `ENSEMBLE_LOG` set (`debug`, `charm=trace`, ...), `tracing` events of the charm and its
+/// libraries go to standard error, which Juju keeps in the unit's log. Unset, no subscriber is
+/// installed, to keep hooks cheap; what a charm must tell the operator goes to `juju-log`.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ENSEMBLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("ENSEMBLE_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_env_filter(filter)
+            .try_init();
+    }
 }

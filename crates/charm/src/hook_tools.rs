@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-/// `juju-log` splits messages longer than this, as ops does.
+/// `juju-log` splits messages longer than this, as ops does. ops counts characters; this counts
+/// bytes (the same for ASCII), so that every part stays under Linux's 128 KiB limit for one
+/// argument (`E2BIG`) whatever the characters.
 pub const MAX_LOG_CHARS: usize = 131_071;
 
 /// The largest value Juju's controller storage takes for one key (`state-set`).
@@ -151,8 +153,10 @@ impl HookTools {
         &self,
         content: &SecretContent,
     ) -> Result<(tempfile::TempDir, Vec<String>), BackendError> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::Builder::new()
             .prefix("ensemble-secret-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .map_err(|e| BackendError::Storage(format!("secret content files: {e}")))?;
         let mut args = Vec::new();
@@ -175,9 +179,10 @@ fn classify(tool: &str, args: &[&str], code: Option<i32>, stderr: String) -> Bac
         let id = args
             .windows(2)
             .find(|w| w[0] == "-r")
-            .and_then(|w| RelationId::parse(w[1]).ok())
-            .unwrap_or(RelationId(0));
-        return BackendError::RelationNotFound(id);
+            .and_then(|w| RelationId::parse(w[1]).ok());
+        if let Some(id) = id {
+            return BackendError::RelationNotFound(id);
+        }
     }
     if tool.starts_with("secret-") && lower.contains("not found") {
         return BackendError::SecretNotFound;
@@ -225,6 +230,9 @@ fn string_list(tool: &str, v: Value) -> Result<Vec<String>, BackendError> {
 }
 
 fn parse_status(tool: &str, v: &Value) -> Result<Status, BackendError> {
+    if !v.is_object() {
+        return Err(output_err(tool, "expected a JSON object"));
+    }
     let name = v.get("status").and_then(Value::as_str).unwrap_or("unknown");
     let name = StatusName::parse(name).ok_or_else(|| output_err(tool, format!("unknown status {name:?}")))?;
     let message = v.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
@@ -389,17 +397,19 @@ impl Backend for HookTools {
     }
 
     fn juju_log(&mut self, level: LogLevel, message: &str) -> Result<(), BackendError> {
-        let chars: Vec<char> = message.chars().collect();
-        if chars.is_empty() {
-            return self
-                .run("juju-log", &["--log-level", level.as_str(), "--", ""], None)
-                .map(drop);
+        let mut rest = message;
+        loop {
+            let mut end = rest.len().min(MAX_LOG_CHARS);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            let (part, tail) = rest.split_at(end);
+            self.run("juju-log", &["--log-level", level.as_str(), "--", part], None)?;
+            rest = tail;
+            if rest.is_empty() {
+                return Ok(());
+            }
         }
-        for chunk in chars.chunks(MAX_LOG_CHARS) {
-            let part: String = chunk.iter().collect();
-            self.run("juju-log", &["--log-level", level.as_str(), "--", &part], None)?;
-        }
-        Ok(())
     }
 
     fn leader_get(&mut self) -> Result<Databag, BackendError> {
@@ -591,7 +601,58 @@ impl Backend for HookTools {
 
     fn goal_state(&mut self) -> Result<GoalState, BackendError> {
         let v = self.run_json("goal-state", &["--format=json"])?;
+        if !v.is_object() {
+            return Err(output_err("goal-state", "expected a JSON object"));
+        }
         serde_json::from_value(v).map_err(|e| output_err("goal-state", e.to_string()))
+    }
+
+    fn open_port(&mut self, port: &Port, endpoints: &[String]) -> Result<(), BackendError> {
+        let spec = port.to_string();
+        let eps = endpoints.join(",");
+        let mut args = Vec::new();
+        if !endpoints.is_empty() {
+            args.extend(["--endpoints", eps.as_str()]);
+        }
+        args.push(&spec);
+        self.run("open-port", &args, None).map(drop)
+    }
+
+    fn close_port(&mut self, port: &Port, endpoints: &[String]) -> Result<(), BackendError> {
+        let spec = port.to_string();
+        let eps = endpoints.join(",");
+        let mut args = Vec::new();
+        if !endpoints.is_empty() {
+            args.extend(["--endpoints", eps.as_str()]);
+        }
+        args.push(&spec);
+        self.run("close-port", &args, None).map(drop)
+    }
+
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
+        let v = self.run_json("opened-ports", &["--format=json"])?;
+        string_list("opened-ports", v)?
+            .iter()
+            .map(|p| Port::parse(p).ok_or_else(|| output_err("opened-ports", format!("bad port {p:?}"))))
+            .collect()
+    }
+
+    fn network_get(&mut self, binding: &str, relation: Option<RelationId>) -> Result<Value, BackendError> {
+        let rel = relation.map(|r| self.rel_ref(r));
+        let mut args = vec!["--format=json"];
+        if let Some(r) = &rel {
+            args.extend(["-r", r.as_str()]);
+        }
+        args.push(binding);
+        match self.run_json("network-get", &args)? {
+            v @ Value::Object(_) => Ok(v),
+            _ => Err(output_err("network-get", "expected a JSON object")),
+        }
+    }
+
+    fn reboot(&mut self, now: bool) -> Result<(), BackendError> {
+        let args: &[&str] = if now { &["--now"] } else { &[] };
+        self.run("juju-reboot", args, None).map(drop)
     }
 
     fn now(&mut self) -> SystemTime {
@@ -665,14 +726,25 @@ impl Backend for HookTools {
 /// Writes `data` to `path` through a temporary file and a rename, with mode 0600, so a crash
 /// leaves either the old content or the new.
 pub fn atomic_write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    atomic_write_mode(path, data, 0o600)
+}
+
+/// Writes `data` to `path` through a temporary file and a rename, with permission bits `mode`
+/// (the process umask does not apply), so a crash leaves either the old content or the new.
+pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tmp = path.with_extension("tmp");
+    // A stale temporary file (or a symlink) would keep its own mode: start afresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
+        .create_new(true)
+        .mode(mode)
         .open(&tmp)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);

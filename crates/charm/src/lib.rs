@@ -72,6 +72,7 @@ mod hook_tools;
 mod metadata;
 mod model;
 mod names;
+pub mod reactive;
 pub mod testing;
 
 pub use backend::{Backend, BackendError};
@@ -81,12 +82,15 @@ pub use event::{
 };
 pub use framework::{
     main, run_hook, Charm, Handler, HandlerError, HandlerResult, HookError, HookReport, HookSetup, Notice,
-    Observers, StoredDocument,
+    Observers, StateStore, StoredDocument, CONTROLLER_STATE_KEY, HOOK_STATS_ENV,
 };
 pub use hook_tools::{
-    atomic_write_private, run_with_timeout, HookTools, StoredStateLocation, MAX_CONTROLLER_STATE_VALUE,
-    MAX_LOG_CHARS, STATE_FILE,
+    atomic_write_mode, atomic_write_private, run_with_timeout, HookTools, StoredStateLocation,
+    MAX_CONTROLLER_STATE_VALUE, MAX_LOG_CHARS, STATE_FILE,
 };
-pub use metadata::{ActionSpec, ConfigOption, ConfigType, Endpoint, Metadata, MetadataError, Role};
+pub use metadata::{
+    ActionSpec, ConfigOption, ConfigType, Endpoint, LazyMetadata, Metadata, MetadataError, MetadataSource,
+    Role,
+};
 pub use model::*;
 pub use names::{AppName, NameError, RelationId, UnitName};

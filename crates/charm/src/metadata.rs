@@ -108,6 +108,42 @@ pub struct Metadata {
     pub actions: BTreeMap<String, ActionSpec>,
 }
 
+/// Where a hook gets the charm's metadata: already parsed, or read from the charm directory the
+/// first time something needs it (most hooks never do, and a hook is a fresh process).
+pub trait MetadataSource {
+    /// The metadata.
+    fn metadata(&self) -> Result<&Metadata, &MetadataError>;
+}
+
+impl MetadataSource for Metadata {
+    fn metadata(&self) -> Result<&Metadata, &MetadataError> {
+        Ok(self)
+    }
+}
+
+/// Metadata read from a charm directory on first use.
+#[derive(Debug)]
+pub struct LazyMetadata {
+    dir: PathBuf,
+    cell: std::cell::OnceCell<Result<Metadata, MetadataError>>,
+}
+
+impl LazyMetadata {
+    /// Metadata to be read from `dir` when first needed.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            cell: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+impl MetadataSource for LazyMetadata {
+    fn metadata(&self) -> Result<&Metadata, &MetadataError> {
+        self.cell.get_or_init(|| Metadata::load(&self.dir)).as_ref()
+    }
+}
+
 fn invalid(file: &str, reason: impl Into<String>) -> MetadataError {
     MetadataError::Invalid {
         file: file.to_owned(),

@@ -483,3 +483,65 @@ pub struct Relation {
     /// The remote units (peers other than this unit) that have joined, sorted by name.
     pub units: Vec<UnitName>,
 }
+
+/// A port or range the unit opens: `80/tcp`, `8000-8999/udp`, `icmp`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Port {
+    /// `tcp`, `udp` or `icmp`.
+    pub protocol: String,
+    /// The first port (0 for icmp).
+    pub from: u16,
+    /// The last port (equal to `from` for one port).
+    pub to: u16,
+}
+
+impl Port {
+    /// Parses `80/tcp`, `8000-8999/udp`, `80` (tcp) or `icmp`.
+    ///
+    /// ```
+    /// use charm::Port;
+    /// assert_eq!(Port::parse("8000-8999/udp").unwrap().to_string(), "8000-8999/udp");
+    /// assert_eq!(Port::parse("icmp").unwrap().to_string(), "icmp");
+    /// assert!(Port::parse("99999/tcp").is_none());
+    /// ```
+    pub fn parse(s: &str) -> Option<Self> {
+        if s == "icmp" {
+            return Some(Self {
+                protocol: "icmp".into(),
+                from: 0,
+                to: 0,
+            });
+        }
+        let (range, protocol) = s.split_once('/').unwrap_or((s, "tcp"));
+        if !matches!(protocol, "tcp" | "udp") {
+            return None;
+        }
+        let (from, to) = match range.split_once('-') {
+            Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+            None => {
+                let p: u16 = range.parse().ok()?;
+                (p, p)
+            }
+        };
+        if from == 0 || to < from {
+            return None;
+        }
+        Some(Self {
+            protocol: protocol.into(),
+            from,
+            to,
+        })
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.protocol == "icmp" {
+            f.write_str("icmp")
+        } else if self.from == self.to {
+            write!(f, "{}/{}", self.from, self.protocol)
+        } else {
+            write!(f, "{}-{}/{}", self.from, self.to, self.protocol)
+        }
+    }
+}

@@ -160,6 +160,14 @@ pub struct State {
     pub goal_state: Option<GoalState>,
     /// The running action's parameters.
     pub action_params: serde_json::Map<String, serde_json::Value>,
+    /// Opened ports (committed with the hook).
+    pub opened_ports: Vec<Port>,
+    /// `network-get` answers by binding name; a default one is made up when absent.
+    pub networks: BTreeMap<String, serde_json::Value>,
+    /// Whether the charm asked for a reboot.
+    pub reboot_requested: bool,
+    /// Files on the machine: content and permission bits (written at once, never rolled back).
+    pub files: BTreeMap<std::path::PathBuf, (Vec<u8>, u32)>,
 }
 
 impl Default for State {
@@ -179,6 +187,10 @@ impl Default for State {
             now: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
             goal_state: None,
             action_params: Default::default(),
+            files: BTreeMap::new(),
+            opened_ports: Vec::new(),
+            networks: BTreeMap::new(),
+            reboot_requested: false,
         }
     }
 }
@@ -332,6 +344,7 @@ pub struct Memory<'w> {
     commands: Vec<WorkloadCommand>,
     scheduled: Vec<(String, Duration)>,
     calls: Vec<&'static str>,
+    random_counter: u64,
 }
 
 impl<'w> Memory<'w> {
@@ -351,6 +364,7 @@ impl<'w> Memory<'w> {
             commands: Vec::new(),
             scheduled: Vec::new(),
             calls: Vec::new(),
+            random_counter: 0,
         }
     }
 
@@ -773,6 +787,83 @@ impl Backend for Memory<'_> {
 
     fn schedule_event(&mut self, name: &str, delay: Duration) -> Result<(), BackendError> {
         self.scheduled.push((name.to_owned(), delay));
+        Ok(())
+    }
+
+    fn open_port(&mut self, port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        self.calls.push("open-port");
+        if !self.txn.opened_ports.contains(port) {
+            self.txn.opened_ports.push(port.clone());
+            self.txn.opened_ports.sort();
+        }
+        Ok(())
+    }
+
+    fn close_port(&mut self, port: &Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        self.calls.push("close-port");
+        self.txn.opened_ports.retain(|p| p != port);
+        Ok(())
+    }
+
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
+        self.calls.push("opened-ports");
+        Ok(self.txn.opened_ports.clone())
+    }
+
+    fn network_get(
+        &mut self,
+        binding: &str,
+        relation: Option<RelationId>,
+    ) -> Result<serde_json::Value, BackendError> {
+        self.calls.push("network-get");
+        if let Some(r) = relation {
+            self.rel(r)?;
+        }
+        if let Some(v) = self.txn.networks.get(binding) {
+            return Ok(v.clone());
+        }
+        if !self.meta.endpoints.contains_key(binding) {
+            return Err(BackendError::Refused(format!(
+                "no network config found for binding {binding:?}"
+            )));
+        }
+        Ok(serde_json::json!({
+            "bind-addresses": [{"mac-address": "", "interface-name": "eth0",
+                "addresses": [{"hostname": "", "value": "10.0.0.1", "address": "10.0.0.1", "cidr": "10.0.0.0/24"}]}],
+            "egress-subnets": ["10.0.0.1/32"],
+            "ingress-addresses": ["10.0.0.1"],
+        }))
+    }
+
+    fn reboot(&mut self, _now: bool) -> Result<(), BackendError> {
+        self.calls.push("juju-reboot");
+        self.both(|st| st.reboot_requested = true);
+        Ok(())
+    }
+
+    fn write_file(&mut self, path: &std::path::Path, content: &[u8], mode: u32) -> Result<(), BackendError> {
+        self.calls.push("write-file");
+        let entry = (path.to_owned(), (content.to_vec(), mode));
+        self.both(|st| {
+            st.files.insert(entry.0.clone(), entry.1.clone());
+        });
+        Ok(())
+    }
+
+    fn read_file(&mut self, path: &std::path::Path) -> Result<Option<Vec<u8>>, BackendError> {
+        self.calls.push("read-file");
+        Ok(self.txn.files.get(path).map(|(c, _)| c.clone()))
+    }
+
+    fn random_bytes(&mut self, buf: &mut [u8]) -> Result<(), BackendError> {
+        // Deterministic: the same state gives the same bytes, so tests replay.
+        for b in buf.iter_mut() {
+            self.random_counter = self.random_counter.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.random_counter;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            *b = (z ^ (z >> 31)) as u8;
+        }
         Ok(())
     }
 

@@ -515,7 +515,7 @@ impl Sim {
         let mut backend = HookBackend::new(self, u, &op);
         let setup = HookSetup {
             unit: &name,
-            meta: &meta,
+            meta: &*meta,
             juju_version,
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(&mut backend, setup, &event)));

@@ -1,0 +1,886 @@
+//! The consumer: a unit of a microcluster charm (MicroOVN and the like) that bootstraps the
+//! cluster, joins it with a token from the mirror, or, as the communicator, mints tokens for
+//! the others.
+//!
+//! Every hook runs `list -f json` once; whether the unit is in the cluster is what that command
+//! says, never a flag that a crashed hook could leave stale. The decisions are pure functions
+//! ([`decide`], [`communicator_plan`]); [`Consumer`] runs the commands and writes the bags.
+
+use crate::cli::{self, ClusterCommand, JoinFailure, ListError, Member, Role};
+use crate::protocol::*;
+use charm::{BagOwner, Context, Databag, Event, ModelError, RelationId, Status, UnitName};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// The custom event the consumer dispatches to itself to look again soon (members still
+/// PENDING, a transient join failure); register it with `Observers::custom_event`.
+pub const RETRY_EVENT: &str = "microcluster-retry";
+
+/// How long the consumer waits before looking again.
+pub const RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Where the communicator keeps the tokens it minted, outside Juju's transaction, so a hook
+/// that fails after `add` does not lose a token (whose name would stay taken until it expires).
+pub const TOKEN_CACHE_FILE: &str = "/var/lib/ensemble/microcluster/minted-tokens.json";
+
+/// The stored-state key of the consumer's own bookkeeping.
+pub const STORED_KEY: &str = "microcluster.consumer";
+
+/// What happened in this hook, for the charm to react to: the Python library's events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// About to bootstrap the cluster.
+    PreBootstrap,
+    /// This unit bootstrapped the cluster.
+    Bootstrapped,
+    /// About to join the cluster.
+    PreJoin,
+    /// This unit is now in the cluster; `bootstrapper` if it created it.
+    Joined {
+        /// Whether this unit bootstrapped the cluster.
+        bootstrapper: bool,
+    },
+    /// This unit, the communicator, minted a token for another host.
+    TokenGenerated {
+        /// The host the token is for.
+        host: String,
+    },
+}
+
+/// What the distributor's mirror says, merged over its `up` units (sorted by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MirrorView {
+    /// Whether any distributor unit has its mirror up.
+    pub up: bool,
+    /// Whether the mirror speaks ensemble's protocol.
+    pub ensemble: bool,
+    /// `mirror-<host>` values (placeholders included).
+    pub tokens: BTreeMap<String, String>,
+    /// `answers-<host>` values.
+    pub answers: BTreeMap<String, u64>,
+    /// `request-<host>` values.
+    pub requests: BTreeMap<String, u64>,
+    /// The published member list, if any.
+    pub members: Option<Vec<String>>,
+}
+
+impl MirrorView {
+    /// Merges the bags of the distributor units; an `up` unit's value wins, ties go to the
+    /// smallest unit name (weakness #4: the Python library's tie-break depended on set order).
+    pub fn from_bags(bags: &[(UnitName, Databag)]) -> Self {
+        let mut sorted: Vec<&(UnitName, Databag)> = bags.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut v = Self::default();
+        for (_, bag) in sorted
+            .into_iter()
+            .filter(|(_, b)| b.get(MIRROR).is_some_and(|m| m == UP))
+        {
+            v.up = true;
+            v.ensemble |= bag.contains_key(ENSEMBLE);
+            for (k, val) in bag {
+                if let Some(h) = k.strip_prefix(MIRROR_PREFIX) {
+                    // A real token beats `empty`; otherwise the first (smallest unit) wins.
+                    match v.tokens.get(h) {
+                        Some(existing) if existing != EMPTY => {}
+                        Some(_) if val == EMPTY => {}
+                        _ => {
+                            v.tokens.insert(h.to_owned(), val.clone());
+                        }
+                    }
+                } else if let Some(h) = k.strip_prefix(ANSWERS_PREFIX) {
+                    if let Some(g) = parse_generation(val) {
+                        v.answers.entry(h.to_owned()).or_insert(g);
+                    }
+                } else if let Some(h) = k.strip_prefix(REQUEST_PREFIX) {
+                    if let Some(g) = parse_generation(val) {
+                        v.requests.entry(h.to_owned()).or_insert(g);
+                    }
+                } else if k == MEMBERS && v.members.is_none() {
+                    v.members = Some(parse_members(val));
+                }
+            }
+        }
+        v
+    }
+
+    /// Whether any mirrored value is a real token, or a member list is published: a cluster
+    /// exists somewhere.
+    pub fn cluster_exists(&self) -> bool {
+        self.tokens.values().any(|t| t != EMPTY) || self.members.as_ref().is_some_and(|m| !m.is_empty())
+    }
+
+    /// The token for `host` that answers request generation `generation`, if any.
+    pub fn token_for(&self, host: &str, generation: u64) -> Option<&str> {
+        let t = self.tokens.get(host).filter(|t| *t != EMPTY && !t.is_empty())?;
+        match self.answers.get(host) {
+            Some(a) if *a == generation => Some(t),
+            Some(_) => None,
+            // A mirror without answers (the Python distributor, or a Python communicator's token):
+            // good for a first request only.
+            None if !self.ensemble || generation == 1 => (generation == 1).then_some(t.as_str()),
+            None => None,
+        }
+    }
+}
+
+/// The unit's situation at the start of a hook.
+#[derive(Debug, Clone)]
+pub struct ConsumerInput<'a> {
+    /// This machine's hostname.
+    pub hostname: &'a str,
+    /// Whether this unit is its application's leader.
+    pub is_leader: bool,
+    /// This application's name.
+    pub app: &'a str,
+    /// This unit's bag in the relation.
+    pub own: &'a Databag,
+    /// The distributor's mirror.
+    pub mirror: &'a MirrorView,
+    /// The distributor's application bag.
+    pub distributor_app: &'a Databag,
+    /// `list -f json` on this host.
+    pub list: &'a Result<Vec<Member>, ListError>,
+}
+
+/// The first decision of a hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Create the cluster.
+    Bootstrap,
+    /// Join with this token, answering this request generation.
+    Join {
+        /// The token (never logged).
+        token: String,
+        /// The request generation it answers.
+        generation: u64,
+    },
+    /// Not in the cluster yet; wait for a token (or for the right to bootstrap).
+    Wait {
+        /// Why, for the unit's status.
+        reason: &'static str,
+    },
+    /// In the cluster.
+    InCluster,
+}
+
+/// The current request generation in this unit's bag (1 if none yet).
+pub fn current_generation(own: &Databag) -> u64 {
+    own.get(TOKEN_REQUEST)
+        .and_then(|g| parse_generation(g))
+        .unwrap_or(1)
+}
+
+/// Decides what this hook does first.
+pub fn decide(input: &ConsumerInput<'_>) -> Decision {
+    if let Ok(members) = input.list {
+        if members.iter().any(|m| m.name == input.hostname) {
+            return Decision::InCluster;
+        }
+    }
+    if !input.mirror.up {
+        return Decision::Wait {
+            reason: "waiting for the token distributor's mirror",
+        };
+    }
+    let generation = current_generation(input.own);
+    if let Some(token) = input.mirror.token_for(input.hostname, generation) {
+        return Decision::Join {
+            token: token.to_owned(),
+            generation,
+        };
+    }
+    let allowed = match input.distributor_app.get(BOOTSTRAP_APP) {
+        Some(app) => app == input.app,
+        // A distributor before LIBPATCH 7 names no bootstrap application: any leader may.
+        None => !input.mirror.ensemble,
+    };
+    if input.is_leader && allowed && !input.mirror.cluster_exists() {
+        return Decision::Bootstrap;
+    }
+    Decision::Wait {
+        reason: "waiting for a join token",
+    }
+}
+
+/// What the communicator does this hook.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommunicatorPlan {
+    /// Whether this unit is the communicator.
+    pub communicator: bool,
+    /// Members still PENDING: look again soon.
+    pub pending: bool,
+    /// Hosts to mint a token for, with the request generation it answers (`None` for a host
+    /// whose unit runs the Python library).
+    pub mint: Vec<(String, Option<u64>)>,
+    /// Members to remove first: (name, force). A stale member (a re-provisioned machine) before
+    /// it gets a new token, or a member whose unit has departed.
+    pub remove: Vec<(String, bool)>,
+    /// The member list to publish.
+    pub members: Vec<String>,
+}
+
+/// Decides the communicator's work from one `list` and the mirror.
+///
+/// The communicator is the smallest name among ONLINE voters (by equality, weakness #1); while
+/// any member is PENDING nobody is (the hook returns and looks again soon). It never mints for
+/// itself (weakness #14). It removes at most one member per hook, only one that is not ONLINE
+/// and only while the cluster keeps a quorum of voters: a stale member that asked for a new
+/// token, or (with an ensemble mirror, which drops departed hosts) a member no unit claims.
+pub fn communicator_plan(
+    hostname: &str,
+    members: &[Member],
+    mirror: &MirrorView,
+    own: &Databag,
+) -> CommunicatorPlan {
+    let mut plan = CommunicatorPlan {
+        members: {
+            let mut names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
+            names.sort();
+            names
+        },
+        ..Default::default()
+    };
+    if members.iter().any(|m| m.role == Role::Pending) {
+        plan.pending = true;
+        return plan;
+    }
+    let smallest = members
+        .iter()
+        .filter(|m| m.is_online_voter())
+        .map(|m| m.name.as_str())
+        .min();
+    if smallest != Some(hostname) {
+        return plan;
+    }
+    plan.communicator = true;
+    let member_names: BTreeSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    let voters = members.iter().filter(|m| m.role == Role::Voter).count();
+    let online_voters = members.iter().filter(|m| m.is_online_voter()).count();
+    let quorum = online_voters * 2 > voters;
+    for (host, value) in &mirror.tokens {
+        if host == hostname || !cli::valid_hostname(host) {
+            continue;
+        }
+        let request = mirror.requests.get(host).copied();
+        let needs = match request {
+            Some(g) => value == EMPTY || mirror.answers.get(host) != Some(&g),
+            None => value == EMPTY,
+        };
+        if !needs {
+            continue;
+        }
+        // Already minted for this generation and waiting for the mirror to copy it.
+        let minted = own.get(&mirror_key(host)).is_some_and(|t| t != EMPTY)
+            && own.get(&answers_key(host)).and_then(|a| parse_generation(a)) == request;
+        if minted {
+            continue;
+        }
+        if member_names.contains(host.as_str()) {
+            // The name is a member, yet its unit asks for a token: the machine lost its state
+            // (re-provisioned with the same hostname). Remove the stale member first.
+            let m = members.iter().find(|m| m.name == *host);
+            if request.is_some() && plan.remove.is_empty() && quorum {
+                plan.remove
+                    .push((host.clone(), m.is_some_and(|m| !m.is_online())));
+            }
+            continue;
+        }
+        plan.mint.push((host.clone(), request));
+    }
+    if mirror.ensemble && plan.remove.is_empty() && quorum {
+        // Departed units: an ensemble mirror lists every host that is still related, as a
+        // placeholder, a token or in `members` from the last round; a member that is in none of
+        // them and is not ONLINE is gone.
+        let known: BTreeSet<&str> = mirror
+            .tokens
+            .keys()
+            .map(String::as_str)
+            .chain(mirror.members.iter().flatten().map(String::as_str))
+            .collect();
+        if let Some(m) = members
+            .iter()
+            .find(|m| m.name != hostname && !m.is_online() && !known.contains(m.name.as_str()))
+        {
+            plan.remove.push((m.name.clone(), true));
+        }
+    }
+    plan
+}
+
+/// Errors of the consumer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The model refused.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// The consumer's stored bookkeeping (survives between hooks; rolled back with a failed hook).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Bookkeeping {
+    /// Whether this unit bootstrapped the cluster it is in.
+    bootstrapper: bool,
+}
+
+/// A token minted and not yet seen consumed, kept in [`TOKEN_CACHE_FILE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Minted {
+    token: String,
+    generation: Option<u64>,
+}
+
+/// The consumer, over a charm's `Context`.
+///
+/// ```
+/// use microcluster::Consumer;
+/// let consumer = Consumer::new("cluster", ["microovn", "cluster"]).expect("a command");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Consumer {
+    endpoint: String,
+    command: ClusterCommand,
+    bootstrap_args: Vec<String>,
+    join_args: Vec<String>,
+}
+
+impl Consumer {
+    /// A consumer on `endpoint` driving the workload's cluster command (`microovn cluster`).
+    pub fn new<I, S>(endpoint: &str, command: I) -> Option<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Some(Self {
+            endpoint: endpoint.to_owned(),
+            command: ClusterCommand::new(command)?,
+            bootstrap_args: Vec::new(),
+            join_args: Vec::new(),
+        })
+    }
+
+    /// Extra arguments for `bootstrap`.
+    pub fn bootstrap_args(mut self, args: Vec<String>) -> Self {
+        self.bootstrap_args = args;
+        self
+    }
+
+    /// Extra arguments for `join`.
+    pub fn join_args(mut self, args: Vec<String>) -> Self {
+        self.join_args = args;
+        self
+    }
+
+    /// Mints tokens with this lifetime instead of the workload's default (3 h for microovn).
+    pub fn token_timeout(mut self, t: Duration) -> Self {
+        self.command = self.command.with_token_timeout(t);
+        self
+    }
+
+    /// The cluster command builder.
+    pub fn command(&self) -> &ClusterCommand {
+        &self.command
+    }
+
+    /// Whether this unit is in the cluster, asked of the workload (`list` succeeds and names
+    /// this host): crash-safe, unlike a stored flag.
+    pub fn is_in_cluster(&self, ctx: &mut Context<'_>) -> Result<bool, ConsumerError> {
+        let host = ctx.hostname()?;
+        let out = ctx.run(&self.command.list())?;
+        Ok(cli::list_result(&out).is_ok_and(|m| m.iter().any(|m| m.name == host)))
+    }
+
+    fn run_logged(
+        &self,
+        ctx: &mut Context<'_>,
+        cmd: &charm::WorkloadCommand,
+        secret: &str,
+    ) -> Result<charm::CommandOutput, ConsumerError> {
+        let out = ctx.run(cmd)?;
+        if !out.success() {
+            let stderr = cli::redact_secret(out.stderr.trim(), secret);
+            ctx.warn(format!("`{cmd}` failed (exit {:?}): {stderr}", out.code));
+        }
+        Ok(out)
+    }
+
+    /// Handles any event: the consumer looks at the relation in every hook (it is cheap: one
+    /// `list`, one read of each distributor unit) and returns what happened.
+    pub fn handle(&self, ctx: &mut Context<'_>, event: &Event) -> Result<Vec<ConsumerEvent>, ConsumerError> {
+        let mut events = Vec::new();
+        if let Event::Remove = event {
+            return self.on_remove(ctx).map(|_| events);
+        }
+        let Some(rel) = ctx.relation_on(&self.endpoint)? else {
+            ctx.set_status(Status::blocked("waiting for the token distributor relation"))?;
+            return Ok(events);
+        };
+        if let Event::RelationBroken(r) = event {
+            if r.relation_id == rel.id {
+                return Ok(events);
+            }
+        }
+        let id = rel.id;
+        let hostname = ctx.hostname()?;
+        let own = ctx.unit_data(id)?.clone();
+        let mut bags = Vec::new();
+        for u in &rel.units {
+            bags.push((u.clone(), ctx.data(id, &BagOwner::Unit(u.clone()))?.clone()));
+        }
+        let mirror = MirrorView::from_bags(&bags);
+        let distributor_app = ctx.remote_app_data(id)?;
+        let is_leader = ctx.is_leader()?;
+        let list_out = ctx.run(&self.command.list())?;
+        let list = cli::list_result(&list_out);
+        if let Err(ListError::Garbage(e)) = &list {
+            ctx.warn(format!("`{}` printed garbage: {e}", self.command.list()));
+        }
+        let app = ctx.app().to_string();
+        let input = ConsumerInput {
+            hostname: &hostname,
+            is_leader,
+            app: &app,
+            own: &own,
+            mirror: &mirror,
+            distributor_app: &distributor_app,
+            list: &list,
+        };
+        let mut writes: BTreeMap<String, Option<String>> = BTreeMap::new();
+        if own.get(HOSTNAME) != Some(&hostname) {
+            writes.insert(HOSTNAME.into(), Some(hostname.clone()));
+        }
+        let members: Vec<Member> = match decide(&input) {
+            Decision::InCluster => list.clone().unwrap_or_default(),
+            Decision::Bootstrap => {
+                events.push(ConsumerEvent::PreBootstrap);
+                ctx.set_status(Status::maintenance("bootstrapping the cluster"))?;
+                let out = self.run_logged(ctx, &self.command.bootstrap(&self.bootstrap_args), "")?;
+                if !out.success() {
+                    ctx.set_status(Status::blocked("cannot bootstrap the cluster; see the log"))?;
+                    ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
+                    self.write(ctx, id, writes)?;
+                    return Ok(events);
+                }
+                ctx.set_stored(STORED_KEY, &Bookkeeping { bootstrapper: true })?;
+                events.push(ConsumerEvent::Bootstrapped);
+                events.push(ConsumerEvent::Joined { bootstrapper: true });
+                vec![Member {
+                    name: hostname.clone(),
+                    role: Role::Voter,
+                    status: "ONLINE".into(),
+                }]
+            }
+            Decision::Join { token, generation } => {
+                events.push(ConsumerEvent::PreJoin);
+                ctx.set_status(Status::maintenance("joining the cluster"))?;
+                let out = self.run_logged(ctx, &self.command.join(&token, &self.join_args), &token)?;
+                if out.success() {
+                    ctx.set_stored(STORED_KEY, &Bookkeeping { bootstrapper: false })?;
+                    events.push(ConsumerEvent::Joined { bootstrapper: false });
+                    writes.insert(TOKEN_REQUEST.into(), None);
+                    writes.insert(JOINED.into(), Some("true".into()));
+                    writes.insert(MIRROR.into(), Some(DOWN.into()));
+                    ctx.set_status(Status::active("joined the cluster"))?;
+                    // Newly joined members are PENDING: look again soon.
+                    ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
+                    self.write(ctx, id, writes)?;
+                    return Ok(events);
+                }
+                match cli::classify_join_failure(&out.stderr) {
+                    JoinFailure::StaleToken => {
+                        let next = generation + 1;
+                        ctx.info(format!(
+                            "the join token for {hostname} is stale; asking for a fresh one ({next})"
+                        ));
+                        writes.insert(TOKEN_REQUEST.into(), Some(next.to_string()));
+                        ctx.set_status(Status::waiting("waiting for a fresh join token"))?;
+                    }
+                    JoinFailure::Transient => {
+                        writes.insert(TOKEN_REQUEST.into(), Some(generation.to_string()));
+                        ctx.set_status(Status::waiting("joining failed; trying again soon"))?;
+                        ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
+                    }
+                }
+                writes.insert(JOINED.into(), None);
+                self.write(ctx, id, writes)?;
+                return Ok(events);
+            }
+            Decision::Wait { reason } => {
+                writes.insert(TOKEN_REQUEST.into(), Some(current_generation(&own).to_string()));
+                writes.insert(JOINED.into(), None);
+                writes.insert(MIRROR.into(), Some(DOWN.into()));
+                ctx.set_status(Status::waiting(reason))?;
+                self.write(ctx, id, writes)?;
+                return Ok(events);
+            }
+        };
+
+        // In the cluster.
+        writes.insert(TOKEN_REQUEST.into(), None);
+        writes.insert(JOINED.into(), Some("true".into()));
+        let plan = communicator_plan(&hostname, &members, &mirror, &own);
+        if plan.pending {
+            ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
+        }
+        if !plan.communicator {
+            if !plan.pending {
+                writes.insert(MIRROR.into(), Some(DOWN.into()));
+                for k in own.keys().filter(|k| is_communicator_key(k)) {
+                    writes.insert(k.clone(), None);
+                }
+            }
+            ctx.set_status(Status::active(if plan.pending {
+                "in the cluster (members pending)"
+            } else {
+                "in the cluster"
+            }))?;
+            self.write(ctx, id, writes)?;
+            return Ok(events);
+        }
+        writes.insert(MIRROR.into(), Some(UP.into()));
+        writes.insert(MEMBERS.into(), Some(plan.members.join(",")));
+        for (name, force) in &plan.remove {
+            ctx.info(format!(
+                "removing cluster member {name}: its machine left or lost its state"
+            ));
+            self.run_logged(ctx, &self.command.remove(name, *force), "")?;
+        }
+        let mut cache: BTreeMap<String, Minted> = self.read_cache(ctx)?;
+        let mut cache_dirty = false;
+        for (host, generation) in &plan.mint {
+            let token = match cache.get(host).filter(|m| m.generation == *generation) {
+                Some(m) => m.token.clone(),
+                None => {
+                    let out = self.run_logged(ctx, &self.command.add(host), "")?;
+                    if !out.success() {
+                        continue;
+                    }
+                    let token = out.stdout.trim().to_owned();
+                    if token.is_empty() || token.contains(char::is_whitespace) {
+                        ctx.warn(format!("`{}` printed no usable token", self.command.add(host)));
+                        continue;
+                    }
+                    cache.insert(
+                        host.clone(),
+                        Minted {
+                            token: token.clone(),
+                            generation: *generation,
+                        },
+                    );
+                    // Keep it outside the hook's transaction at once.
+                    self.write_cache(ctx, &cache)?;
+                    token
+                }
+            };
+            events.push(ConsumerEvent::TokenGenerated { host: host.clone() });
+            writes.insert(mirror_key(host), Some(token));
+            match generation {
+                Some(g) => writes.insert(answers_key(host), Some(g.to_string())),
+                None => writes.insert(answers_key(host), None),
+            };
+        }
+        // Withdraw tokens the mirror no longer needs (consumed, departed, superseded).
+        let minted_now: BTreeSet<&str> = plan.mint.iter().map(|(h, _)| h.as_str()).collect();
+        for k in own.keys() {
+            if let Some(h) = k.strip_prefix(MIRROR_PREFIX) {
+                let needed = mirror
+                    .tokens
+                    .get(h)
+                    .is_some_and(|v| v == EMPTY || Some(v) == own.get(k))
+                    && !plan.members.iter().any(|m| m == h);
+                if !needed && !minted_now.contains(h) {
+                    writes.insert(k.clone(), None);
+                    writes.insert(answers_key(h), None);
+                    if cache.remove(h).is_some() {
+                        cache_dirty = true;
+                    }
+                }
+            }
+        }
+        if cache_dirty {
+            self.write_cache(ctx, &cache)?;
+        }
+        let queued = plan.mint.len();
+        ctx.set_status(Status::active(if queued > 0 {
+            format!("in the cluster; communicator, minted {queued} token(s)")
+        } else {
+            "in the cluster; communicator".to_owned()
+        }))?;
+        self.write(ctx, id, writes)?;
+        Ok(events)
+    }
+
+    fn write(
+        &self,
+        ctx: &mut Context<'_>,
+        id: RelationId,
+        writes: BTreeMap<String, Option<String>>,
+    ) -> Result<(), ConsumerError> {
+        let own = ctx.unit_data(id)?.clone();
+        let changes: Vec<(String, Option<String>)> = writes
+            .into_iter()
+            .filter(|(k, v)| own.get(k) != v.as_ref())
+            .collect();
+        if !changes.is_empty() {
+            let owner = BagOwner::Unit(ctx.unit().clone());
+            ctx.write(id, &owner, changes)?;
+        }
+        Ok(())
+    }
+
+    fn read_cache(&self, ctx: &mut Context<'_>) -> Result<BTreeMap<String, Minted>, ConsumerError> {
+        Ok(match ctx.read_file(TOKEN_CACHE_FILE)? {
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            None => BTreeMap::new(),
+        })
+    }
+
+    fn write_cache(
+        &self,
+        ctx: &mut Context<'_>,
+        cache: &BTreeMap<String, Minted>,
+    ) -> Result<(), ConsumerError> {
+        let bytes = serde_json::to_vec(cache).unwrap_or_default();
+        ctx.write_file(TOKEN_CACHE_FILE, &bytes, 0o600)?;
+        Ok(())
+    }
+
+    fn on_remove(&self, ctx: &mut Context<'_>) -> Result<(), ConsumerError> {
+        let host = ctx.hostname()?;
+        if self.is_in_cluster(ctx)? {
+            self.run_logged(ctx, &self.command.remove(&host, false), "")?;
+        }
+        Ok(())
+    }
+}
+
+fn is_communicator_key(k: &str) -> bool {
+    k.starts_with(MIRROR_PREFIX) || k.starts_with(ANSWERS_PREFIX) || k == MEMBERS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charm::testing::bag;
+
+    fn m(name: &str, role: Role, status: &str) -> Member {
+        Member {
+            name: name.into(),
+            role,
+            status: status.into(),
+        }
+    }
+
+    fn mirror(pairs: &[(&str, &str)]) -> MirrorView {
+        MirrorView::from_bags(&[(UnitName::parse("td/0").unwrap(), bag(pairs))])
+    }
+
+    #[test]
+    fn communicator_is_the_smallest_online_voter_by_equality() {
+        let members = [
+            m("b", Role::Voter, "ONLINE"),
+            m("a", Role::Voter, "UNREACHABLE"),
+            m("c", Role::Voter, "ONLINE"),
+        ];
+        let v = mirror(&[("mirror", "up")]);
+        assert!(communicator_plan("b", &members, &v, &Databag::new()).communicator);
+        assert!(!communicator_plan("c", &members, &v, &Databag::new()).communicator);
+        let odd = [
+            m("a", Role::Other("vote".into()), "ONLINE"),
+            m("b", Role::Voter, "ONLINE"),
+        ];
+        assert!(communicator_plan("b", &odd, &v, &Databag::new()).communicator);
+    }
+
+    #[test]
+    fn pending_members_mean_try_again_soon() {
+        let members = [m("a", Role::Voter, "ONLINE"), m("b", Role::Pending, "ONLINE")];
+        let p = communicator_plan(
+            "a",
+            &members,
+            &mirror(&[("mirror", "up"), ("mirror-c", "empty")]),
+            &Databag::new(),
+        );
+        assert!(p.pending && !p.communicator && p.mint.is_empty());
+    }
+
+    #[test]
+    fn never_mints_for_itself_and_mints_for_requests() {
+        let members = [m("a", Role::Voter, "ONLINE")];
+        let v = mirror(&[
+            ("mirror", "up"),
+            ("ensemble", "1"),
+            ("mirror-a", "empty"),
+            ("mirror-b", "empty"),
+            ("request-b", "1"),
+        ]);
+        let p = communicator_plan("a", &members, &v, &Databag::new());
+        assert_eq!(p.mint, vec![("b".to_string(), Some(1))]);
+        // Already minted for generation 1: not again.
+        let own = bag(&[("mirror-b", "T"), ("answers-b", "1")]);
+        assert!(communicator_plan("a", &members, &v, &own).mint.is_empty());
+        // A new generation asks again.
+        let v2 = mirror(&[
+            ("mirror", "up"),
+            ("ensemble", "1"),
+            ("mirror-b", "T"),
+            ("answers-b", "1"),
+            ("request-b", "2"),
+        ]);
+        assert_eq!(
+            communicator_plan("a", &members, &v2, &own).mint,
+            vec![("b".to_string(), Some(2))]
+        );
+    }
+
+    #[test]
+    fn a_stale_member_is_removed_before_its_new_token() {
+        let members = [
+            m("a", Role::Voter, "ONLINE"),
+            m("b", Role::Voter, "UNREACHABLE"),
+            m("c", Role::Voter, "ONLINE"),
+        ];
+        let v = mirror(&[
+            ("mirror", "up"),
+            ("ensemble", "1"),
+            ("mirror-b", "empty"),
+            ("request-b", "2"),
+            ("members", "a,b,c"),
+        ]);
+        let p = communicator_plan("a", &members, &v, &Databag::new());
+        assert_eq!(p.remove, vec![("b".to_string(), true)]);
+        assert!(p.mint.is_empty());
+    }
+
+    #[test]
+    fn departed_members_are_removed_only_with_quorum() {
+        let v = mirror(&[("mirror", "up"), ("ensemble", "1"), ("members", "a,c")]);
+        let members = [
+            m("a", Role::Voter, "ONLINE"),
+            m("b", Role::Voter, "UNREACHABLE"),
+            m("c", Role::Voter, "ONLINE"),
+        ];
+        assert_eq!(
+            communicator_plan("a", &members, &v, &Databag::new()).remove,
+            vec![("b".to_string(), true)]
+        );
+        // Two of three voters unreachable: no quorum, no removal.
+        let members = [
+            m("a", Role::Voter, "ONLINE"),
+            m("b", Role::Voter, "UNREACHABLE"),
+            m("c", Role::Voter, "UNREACHABLE"),
+        ];
+        assert!(communicator_plan("a", &members, &v, &Databag::new())
+            .remove
+            .is_empty());
+        // An ONLINE member is never removed, even if the mirror does not know it yet.
+        let members = [m("a", Role::Voter, "ONLINE"), m("d", Role::Voter, "ONLINE")];
+        assert!(communicator_plan("a", &members, &v, &Databag::new())
+            .remove
+            .is_empty());
+    }
+
+    fn input<'a>(
+        own: &'a Databag,
+        v: &'a MirrorView,
+        app_bag: &'a Databag,
+        list: &'a Result<Vec<Member>, ListError>,
+        leader: bool,
+    ) -> ConsumerInput<'a> {
+        ConsumerInput {
+            hostname: "h1",
+            is_leader: leader,
+            app: "ovn",
+            own,
+            mirror: v,
+            distributor_app: app_bag,
+            list,
+        }
+    }
+
+    #[test]
+    fn decisions() {
+        let not_member: Result<Vec<Member>, ListError> = Err(ListError::Failed {
+            code: Some(1),
+            stderr: "Daemon not yet initialized".into(),
+        });
+        let own = Databag::new();
+        let empty_app = Databag::new();
+        let boot_app = bag(&[("bootstrap-app", "ovn")]);
+        let other_app = bag(&[("bootstrap-app", "other")]);
+        let v = mirror(&[("mirror", "up"), ("ensemble", "1"), ("mirror-h1", "empty")]);
+        assert_eq!(
+            decide(&input(&own, &v, &boot_app, &not_member, true)),
+            Decision::Bootstrap
+        );
+        assert!(matches!(
+            decide(&input(&own, &v, &other_app, &not_member, true)),
+            Decision::Wait { .. }
+        ));
+        assert!(matches!(
+            decide(&input(&own, &v, &boot_app, &not_member, false)),
+            Decision::Wait { .. }
+        ));
+        // An ensemble mirror without bootstrap-app: nobody bootstraps yet.
+        assert!(matches!(
+            decide(&input(&own, &v, &empty_app, &not_member, true)),
+            Decision::Wait { .. }
+        ));
+        // A cluster exists (members published): never a second bootstrap.
+        let v2 = mirror(&[("mirror", "up"), ("ensemble", "1"), ("members", "h0")]);
+        assert!(matches!(
+            decide(&input(&own, &v2, &boot_app, &not_member, true)),
+            Decision::Wait { .. }
+        ));
+        // A token for our generation: join.
+        let v3 = mirror(&[
+            ("mirror", "up"),
+            ("ensemble", "1"),
+            ("mirror-h1", "TOK"),
+            ("answers-h1", "1"),
+        ]);
+        assert_eq!(
+            decide(&input(&own, &v3, &boot_app, &not_member, false)),
+            Decision::Join {
+                token: "TOK".into(),
+                generation: 1
+            }
+        );
+        // A token for an older generation: wait.
+        let own2 = bag(&[("token-request", "2")]);
+        assert!(matches!(
+            decide(&input(&own2, &v3, &boot_app, &not_member, false)),
+            Decision::Wait { .. }
+        ));
+        // The workload says we are a member: in the cluster, whatever the bags say.
+        let member = Ok(vec![m("h1", Role::Voter, "ONLINE")]);
+        assert_eq!(
+            decide(&input(&own2, &v3, &boot_app, &member, false)),
+            Decision::InCluster
+        );
+        // No mirror up: wait.
+        let down = mirror(&[("mirror", "down")]);
+        assert!(matches!(
+            decide(&input(&own, &down, &boot_app, &not_member, true)),
+            Decision::Wait { .. }
+        ));
+    }
+
+    #[test]
+    fn mirror_merge_prefers_real_tokens_and_smallest_unit() {
+        let a = (
+            UnitName::parse("td/1").unwrap(),
+            bag(&[("mirror", "up"), ("mirror-h", "empty")]),
+        );
+        let b = (
+            UnitName::parse("td/0").unwrap(),
+            bag(&[("mirror", "up"), ("mirror-h", "T0")]),
+        );
+        let c = (
+            UnitName::parse("td/2").unwrap(),
+            bag(&[("mirror", "down"), ("mirror-h", "STALE")]),
+        );
+        let v = MirrorView::from_bags(&[a, b, c]);
+        assert_eq!(v.tokens["h"], "T0");
+    }
+}
