@@ -198,6 +198,17 @@ fn check(
         let names: Vec<&str> = all.iter().map(|s| s.name).collect();
         bail!("no scenario {name:?} (known: {})", names.join(", "));
     };
+    let failures = run_seeds(scenario, seeds, seed, jobs);
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the seeds of one scenario in parallel, prints the summary and each failure with its
+/// replay command; returns how many failed.
+fn run_seeds(scenario: Scenario, seeds: u64, seed: Option<u64>, jobs: Option<usize>) -> usize {
     let list: Vec<u64> = match seed {
         Some(s) => vec![s],
         None => (1..=seeds).collect(),
@@ -264,11 +275,7 @@ fn check(
         println!("\nseed {seed}: {msg}");
         println!("  replay: {}", scenarios::replay_command(scenario.name, *seed));
     }
-    Ok(if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    failures.len()
 }
 
 fn run_case(case: &str) -> anyhow::Result<bench::BenchResult> {
@@ -338,12 +345,21 @@ fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyh
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<15} {:>6} {:>10} {:>10} {:>9} {:>12} {:>8} {:>12} {:>10}",
-        "scenario", "units", "hooks", "changed", "wall s", "hooks/s", "µs/hook", "virtual s", "peak MiB"
+        "{:<15} {:>6} {:>10} {:>10} {:>9} {:>12} {:>8} {:>11} {:>11} {:>9}",
+        "scenario",
+        "units",
+        "hooks",
+        "changed",
+        "wall s",
+        "hooks/s",
+        "µs/hook",
+        "rel. vs",
+        "idle vs",
+        "peak MiB"
     );
     for r in &results {
         println!(
-            "{:<15} {:>6} {:>10} {:>10} {:>9.2} {:>12.0} {:>8.2} {:>12.1} {:>10}",
+            "{:<15} {:>6} {:>10} {:>10} {:>9.2} {:>12.0} {:>8.2} {:>11.1} {:>11.1} {:>9}",
             r.scenario,
             r.units,
             r.hooks,
@@ -351,11 +367,69 @@ fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyh
             r.wall_secs,
             r.hooks_per_sec,
             r.us_per_hook,
+            r.relations_settled_virtual_secs,
             r.quiescent_virtual_secs,
             r.peak_rss_kib
                 .map(|k| format!("{:.1}", k as f64 / 1024.0))
                 .unwrap_or_else(|| "?".into())
         );
     }
+    println!(
+        "\nchanged: relation-changed hooks; rel. vs: virtual seconds until the last relation hook; \
+         idle vs: virtual seconds to quiescence (update-status rounds included)"
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn odd_seeds_fail(seed: u64) -> Result<scenarios::Outcome, String> {
+        if seed % 2 == 1 {
+            return Err(format!("seed {seed} is odd"));
+        }
+        Ok(scenarios::Outcome {
+            hooks: 1,
+            virtual_secs: 0.0,
+            faults: 0,
+        })
+    }
+
+    fn panics(_: u64) -> Result<scenarios::Outcome, String> {
+        panic!("scenario bug")
+    }
+
+    #[test]
+    fn check_counts_failures_and_panics() {
+        let s = Scenario {
+            name: "odd",
+            about: "",
+            run: odd_seeds_fail,
+        };
+        assert_eq!(run_seeds(s, 6, None, Some(2)), 3);
+        assert_eq!(run_seeds(s, 6, Some(4), None), 0);
+        assert_eq!(run_seeds(s, 6, Some(3), None), 1);
+        let p = Scenario {
+            name: "panics",
+            about: "",
+            run: panics,
+        };
+        assert_eq!(run_seeds(p, 2, None, Some(1)), 2);
+    }
+
+    #[test]
+    fn the_registry_has_the_simulator_scenarios() {
+        let names: Vec<&str> = registry().iter().map(|s| s.name).collect();
+        assert!(names.contains(&"peer") && names.contains(&"client-server"));
+    }
+
+    #[test]
+    fn bench_cases_parse() {
+        assert!(run_case("peer-x").is_err());
+        assert!(run_case("nope-10").is_err());
+        let r = run_case("peer-12").unwrap();
+        assert_eq!(r.units, 12);
+        assert!(r.hooks > 12 * 11);
+    }
 }

@@ -28,8 +28,11 @@ pub struct BenchResult {
     pub hooks_per_sec: f64,
     /// Wall-clock microseconds per hook.
     pub us_per_hook: f64,
-    /// Virtual seconds until the model was quiescent.
+    /// Virtual seconds until the model was quiescent (update-status included: a charm that
+    /// sets its status there settles in the first round).
     pub quiescent_virtual_secs: f64,
+    /// Virtual seconds until the last relation hook ended (the relations settled).
+    pub relations_settled_virtual_secs: f64,
     /// The process's peak resident set (VmHWM) after the run, in KiB, where known.
     pub peak_rss_kib: Option<u64>,
 }
@@ -63,6 +66,7 @@ fn finish(scenario: &str, units: usize, sim: &Sim, started: Instant, quiescent: 
         hooks_per_sec: m.hooks as f64 / wall.max(1e-9),
         us_per_hook: wall * 1e6 / (m.hooks.max(1) as f64),
         quiescent_virtual_secs: quiescent.as_secs_f64(),
+        relations_settled_virtual_secs: m.last_relation_hook.as_secs_f64(),
         peak_rss_kib: peak_rss_kib(),
     }
 }

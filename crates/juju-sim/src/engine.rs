@@ -609,6 +609,9 @@ impl Sim {
         if run.op != Op::UpdateStatus {
             self.last_work_end = self.now;
         }
+        if run.op.local_rel().is_some() {
+            self.last_relation_hook_end = self.now;
+        }
         if run.kill {
             self.record(u, &run, HookOutcome::Killed, KeysWritten::default());
             let down = self

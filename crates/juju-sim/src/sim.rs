@@ -146,6 +146,7 @@ pub struct Sim {
     pub(crate) changes: u64,
     pub(crate) last_change_at: VTime,
     pub(crate) last_work_end: VTime,
+    pub(crate) last_relation_hook_end: VTime,
     pub(crate) hook_seq: u64,
     pub(crate) quiescence: Option<VTime>,
     pub(crate) replay_hint: String,
@@ -201,6 +202,7 @@ impl Sim {
             changes: 0,
             last_change_at: 0,
             last_work_end: 0,
+            last_relation_hook_end: 0,
             hook_seq: 0,
             quiescence: None,
             replay_hint: format!("SIM_SEED={seed} cargo test"),
@@ -794,7 +796,7 @@ impl Sim {
         self.run_until_idle_with(max, |_| {})
     }
 
-    /// [`Sim::run_until_idle`], calling `progress` every 4096 events (for progress bars).
+    /// [`Sim::run_until_idle`], calling `progress` every 1024 events (for progress bars).
     pub fn run_until_idle_with(
         &mut self,
         max: Duration,
@@ -842,7 +844,7 @@ impl Sim {
             }
             self.step();
             n += 1;
-            if n % 4096 == 0 {
+            if n % 1024 == 0 {
                 progress(self);
             }
         }
@@ -1171,6 +1173,7 @@ impl Sim {
             units: self.units.len(),
             virtual_time: dur(self.now),
             quiescence: self.quiescence.map(dur),
+            last_relation_hook: dur(self.last_relation_hook_end),
         }
     }
 

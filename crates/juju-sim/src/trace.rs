@@ -311,6 +311,9 @@ pub struct Metrics {
     /// Virtual time at which the model last became quiescent (see
     /// [`crate::Sim::run_until_idle`]).
     pub quiescence: Option<Duration>,
+    /// Virtual time at which the last relation hook (created, joined, changed, departed,
+    /// broken) ended: when the relations settled.
+    pub last_relation_hook: Duration,
 }
 
 impl fmt::Display for Metrics {
