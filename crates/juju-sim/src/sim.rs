@@ -263,6 +263,24 @@ impl Sim {
         self
     }
 
+    /// Deploys an application whose metadata is a `charmcraft.yaml` text (parsed once).
+    pub fn deploy_charmcraft<C, F>(
+        &mut self,
+        app: &str,
+        units: usize,
+        make: F,
+        charmcraft_yaml: &str,
+    ) -> Result<&mut Self, SimError>
+    where
+        C: Charm + 'static,
+        F: Fn() -> C + 'static,
+    {
+        let meta = Metadata::from_charmcraft_yaml(charmcraft_yaml)
+            .map_err(|e| SimError::Refused(format!("charmcraft.yaml of {app}: {e}")))?;
+        self.try_deploy(app, units, make, meta)?;
+        Ok(self)
+    }
+
     /// Deploys an application; see [`Sim::deploy`].
     pub fn try_deploy<C, F>(
         &mut self,
