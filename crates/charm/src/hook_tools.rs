@@ -175,7 +175,8 @@ impl HookTools {
 
 fn classify(tool: &str, args: &[&str], code: Option<i32>, stderr: String) -> BackendError {
     let lower = stderr.to_ascii_lowercase();
-    if tool.starts_with("relation-") && lower.contains("relation not found") {
+    // As ops does: `network-get -r` names a relation too.
+    if (tool.starts_with("relation-") || tool == "network-get") && lower.contains("relation not found") {
         let id = args
             .windows(2)
             .find(|w| w[0] == "-r")
@@ -553,8 +554,14 @@ impl Backend for HookTools {
             .ok_or_else(|| output_err("secret-info-get", "empty result"))?;
         let s = |k: &str| info.get(k).and_then(Value::as_str).map(str::to_owned);
         Ok(SecretInfo {
-            id,
-            label: s("label"),
+            // Juju keys the answer by the bare id; `secret-add` printed the URI.
+            id: if id.starts_with("secret:") {
+                id
+            } else {
+                format!("secret:{id}")
+            },
+            // Juju prints `"label": ""` for a secret without one.
+            label: s("label").filter(|l| !l.is_empty()),
             owner: s("owner").unwrap_or_default(),
             revision: info.get("revision").and_then(Value::as_u64).unwrap_or(0),
             description: s("description"),

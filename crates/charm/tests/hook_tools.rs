@@ -722,7 +722,7 @@ fn secret_info_get_argv_and_parse() {
             "rotation":"daily","expiry":"2030-01-01T00:00:00Z","description":"db"}}"#,
     );
     let want = SecretInfo {
-        id: "cq9sv8fmp25c77a6f5eg".into(),
+        id: "secret:cq9sv8fmp25c77a6f5eg".into(),
         label: Some("creds".into()),
         owner: "application".into(),
         revision: 4,
@@ -750,12 +750,16 @@ fn secret_info_get_argv_and_parse() {
         &["secret-info-get", "--format=json", "secret:x"],
     ]);
 
-    t.set_output("secret-info-get", r#"{"abc":{"revision":1,"owner":"unit"}}"#);
+    // Juju prints an empty label for a secret without one, and keys the answer by the bare id.
+    t.set_output(
+        "secret-info-get",
+        r#"{"abc":{"revision":1,"owner":"unit","label":""}}"#,
+    );
     let info = b.secret_info_get(&SecretRef::Id("secret:abc".into())).unwrap();
     assert_eq!(
         info,
         SecretInfo {
-            id: "abc".into(),
+            id: "secret:abc".into(),
             label: None,
             owner: "unit".into(),
             revision: 1,

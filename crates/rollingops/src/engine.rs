@@ -1,0 +1,247 @@
+//! One hook's worth of the protocol, over an abstract [`PeerIo`]: what the adapter does through
+//! `charm::Context` and what the model check does on its in-memory world, with the same code.
+//!
+//! A hook is two calls: [`begin`] decides whether this unit runs its head operation now; if it
+//! does, the caller runs the callback and passes the outcome to [`end`], which writes the unit's
+//! answer and, on the leader, runs [`decide`]. Between the two calls the operation runs; the
+//! model check lets the rest of the world move on meanwhile, as Juju does.
+
+use crate::core::{
+    apply_changes, decide, enqueue, finish, leaving_changes, unit_step, AppView, Changes, Decision, Enqueued,
+    Grant, LeaderBook, LeaderInput, Outcome, UnitBag, UnitInput, UnitStep,
+};
+use crate::wire::{Operation, Timestamp, WireError};
+use charm::{Databag, UnitName};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the protocol needs from a hook.
+pub trait PeerIo {
+    /// The error of the underlying calls.
+    type Error;
+    /// This unit.
+    fn me(&self) -> UnitName;
+    /// This unit's bag (with this hook's writes).
+    fn own_bag(&mut self) -> Result<Databag, Self::Error>;
+    /// The application bag (with this hook's writes).
+    fn app_bag(&mut self) -> Result<Databag, Self::Error>;
+    /// The other units in the relation now.
+    fn peers(&mut self) -> Result<Vec<UnitName>, Self::Error>;
+    /// Another unit's bag; `None` if it cannot be read (a unit gone for good).
+    fn peer_bag(&mut self, unit: &UnitName) -> Result<Option<Databag>, Self::Error>;
+    /// Whether this unit is the leader.
+    fn is_leader(&mut self) -> Result<bool, Self::Error>;
+    /// This unit's clock.
+    fn now(&mut self) -> Timestamp;
+    /// Writes this unit's bag.
+    fn write_own(&mut self, changes: &Changes) -> Result<(), Self::Error>;
+    /// Writes the application bag (leader only).
+    fn write_app(&mut self, changes: &Changes) -> Result<(), Self::Error>;
+    /// The leader's book (with this hook's changes).
+    fn book(&mut self) -> Result<LeaderBook, Self::Error>;
+    /// Replaces the leader's book.
+    fn set_book(&mut self, book: &LeaderBook) -> Result<(), Self::Error>;
+    /// The book's `issued` as it was committed before this hook.
+    fn committed_issued(&mut self) -> Result<Option<u64>, Self::Error>;
+    /// Whether this unit knows it is being removed.
+    fn leaving(&mut self) -> Result<bool, Self::Error>;
+    /// Remembers that this unit is being removed.
+    fn set_leaving(&mut self) -> Result<(), Self::Error>;
+    /// Arranges a hook on this unit soon (the lock-granted event, without delay).
+    fn wake_me(&mut self) -> Result<(), Self::Error>;
+    /// A line for the log (`warn` for malformed data).
+    fn note(&mut self, warn: bool, message: String);
+}
+
+/// What [`begin`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Begin {
+    /// Run this operation under this grant, then call [`end`] with the outcome.
+    Run {
+        /// The head operation.
+        op: Operation,
+        /// The grant it runs under.
+        grant: Grant,
+    },
+    /// Nothing to run: call [`end`] with this (a turn answered without running, or none).
+    Done(Option<(Grant, Outcome)>),
+}
+
+/// What one hook did, for statuses and tests.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// This unit's bag after the hook.
+    pub own: Option<UnitBag>,
+    /// The application bag after the hook.
+    pub app: AppView,
+    /// The leader's decision, if this unit is the leader.
+    pub decision: Option<Decision>,
+    /// The outcome of this unit's turn, if it had one.
+    pub turn: Option<Outcome>,
+}
+
+fn parse_own<I: PeerIo>(io: &mut I) -> Result<UnitBag, I::Error> {
+    let bag = UnitBag::parse(&io.own_bag()?);
+    for p in &bag.problems {
+        io.note(true, format!("rolling ops: this unit's bag: {p}"));
+    }
+    Ok(bag)
+}
+
+/// Starts a hook: marks the unit as leaving when `leaving_now` (its own departure or `stop`),
+/// then decides whether it runs its head operation.
+pub fn begin<I: PeerIo>(io: &mut I, leaving_now: bool) -> Result<Begin, I::Error> {
+    if leaving_now && !io.leaving()? {
+        io.set_leaving()?;
+        io.write_own(&leaving_changes())?;
+        io.note(
+            false,
+            "rolling ops: this unit is leaving; it runs no more operations".into(),
+        );
+    }
+    let leaving = io.leaving()?;
+    let me = io.me();
+    let bag = parse_own(io)?;
+    let app = AppView::parse(&io.app_bag()?);
+    let mut written_now = false;
+    if let Some(g) = app.grant.as_ref().filter(|g| g.is_for(&me)) {
+        if let Some(seq) = g.seq {
+            if bag.ack.as_ref().and_then(|a| a.seq) != Some(seq) && io.book()?.issued == Some(seq) {
+                written_now = io.committed_issued()? != Some(seq);
+            }
+        }
+    }
+    let step = unit_step(UnitInput {
+        me: &me,
+        bag: &bag,
+        app: &app,
+        leaving,
+        grant_written_this_hook: written_now,
+    });
+    let grant = app.grant.clone();
+    Ok(match (step, grant) {
+        (UnitStep::Run(op), Some(grant)) => Begin::Run { op, grant },
+        (UnitStep::Ack(reason), Some(grant)) => Begin::Done(Some((grant, Outcome::Skipped(reason)))),
+        (UnitStep::NotYetCommitted, _) => {
+            io.wake_me()?;
+            Begin::Done(None)
+        }
+        _ => Begin::Done(None),
+    })
+}
+
+/// Ends a hook: writes this unit's answer to its turn, if it had one, then runs the leader's
+/// part if this unit leads. `departing` is the unit whose departure this hook reports.
+pub fn end<I: PeerIo>(
+    io: &mut I,
+    turn: Option<(Grant, Outcome)>,
+    departing: Option<&UnitName>,
+) -> Result<Report, I::Error> {
+    let mut report = Report::default();
+    if let Some((grant, outcome)) = &turn {
+        let bag = parse_own(io)?;
+        let now = io.now();
+        io.write_own(&finish(&bag, grant, outcome, &now))?;
+        report.turn = Some(outcome.clone());
+    }
+    if io.is_leader()? {
+        report.decision = Some(lead(io, departing)?);
+    }
+    report.own = Some(UnitBag::parse(&io.own_bag()?));
+    report.app = AppView::parse(&io.app_bag()?);
+    Ok(report)
+}
+
+/// The leader's part of a hook: reads every bag, decides, writes.
+pub fn lead<I: PeerIo>(io: &mut I, departing: Option<&UnitName>) -> Result<Decision, I::Error> {
+    let me = io.me();
+    let peers: BTreeSet<UnitName> = io.peers()?.into_iter().collect();
+    let mut book = io.book()?;
+    let book_before = book.clone();
+    if let Some(d) = departing {
+        book.departed.insert(d.as_str().to_owned());
+    }
+    book.departed.retain(|d| peers.iter().any(|p| p.as_str() == d));
+    let mut members: BTreeSet<UnitName> = peers
+        .into_iter()
+        .filter(|p| !book.departed.contains(p.as_str()))
+        .collect();
+    members.insert(me.clone());
+    let mut bags = BTreeMap::new();
+    for u in &members {
+        let raw = if *u == me {
+            Some(io.own_bag()?)
+        } else {
+            io.peer_bag(u)?
+        };
+        if let Some(raw) = raw {
+            bags.insert(u.clone(), UnitBag::parse(&raw));
+        }
+    }
+    let app_raw = io.app_bag()?;
+    let app = AppView::parse(&app_raw);
+    for p in &app.problems {
+        io.note(true, format!("rolling ops: application bag: {p}"));
+    }
+    if let Some(holder) = app.grant.as_ref().and_then(|g| UnitName::parse(&g.unit).ok()) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = bags.entry(holder) {
+            let holder = slot.key().clone();
+            if let Some(raw) = io.peer_bag(&holder)? {
+                slot.insert(UnitBag::parse(&raw));
+            }
+        }
+    }
+    let now = io.now();
+    let d = decide(LeaderInput {
+        me: &me,
+        members: &members,
+        bags: &bags,
+        app: &app,
+        book: &book,
+        now: &now,
+    });
+    for (u, e) in &d.skipped {
+        io.note(true, format!("rolling ops: skipping {u}: {e}"));
+    }
+    if let Some((u, why)) = &d.released {
+        io.note(false, format!("rolling ops: released the lock of {u} ({why:?})"));
+    }
+    if let Some((u, seq)) = &d.granted {
+        io.note(
+            false,
+            format!("rolling ops: granted the lock to {u} (grant {seq})"),
+        );
+    }
+    if !d.app.is_empty() {
+        io.write_app(&d.app)?;
+    }
+    if d.book != book_before {
+        io.set_book(&d.book)?;
+    }
+    if d.granted.as_ref().is_some_and(|(u, _)| *u == me) {
+        io.wake_me()?;
+    }
+    Ok(d)
+}
+
+/// Queues a request on this unit; on the leader, also runs the leader's part, so that a free
+/// lock is granted in this hook (the operation itself runs in a later hook).
+pub fn request<I: PeerIo>(io: &mut I, op: Operation) -> Result<Result<Enqueued, WireError>, I::Error> {
+    let bag = parse_own(io)?;
+    let (what, changes) = match enqueue(&bag, op) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    if what == Enqueued::Added {
+        io.write_own(&changes)?;
+        if io.is_leader()? {
+            lead(io, None)?;
+        }
+    }
+    Ok(Ok(what))
+}
+
+/// A bag with changes applied (a helper for [`PeerIo`] implementations).
+pub fn with_changes(mut bag: Databag, changes: &Changes) -> Databag {
+    apply_changes(&mut bag, changes);
+    bag
+}

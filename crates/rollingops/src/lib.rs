@@ -1,0 +1,60 @@
+//! # rollingops: one unit at a time, over the peer relation
+//!
+//! A disruptive operation (a restart, a reconfiguration) is requested on any unit and runs on
+//! at most one unit of the application at a time. The leader hands a lock around through the
+//! peer relation; each unit keeps its own queue of operations. The databag contents are those
+//! of charmlibs-rollingops 1.1.5's peer backend, so units running either library interoperate,
+//! and a charm refreshed from charmlibs to ensemble picks up the queues and the grant it finds.
+//! The full wire protocol is specified in `docs/protocols/rollingops.md`.
+//!
+//! What ensemble does better than charmlibs:
+//! - **No clock comparison between units.** A grant carries a sequence number; only the
+//!   granted unit can release it, by acknowledging that number. The scheduling order is the
+//!   order in which the leader first saw each request.
+//! - **Departure without double grants.** A holder that leaves gracefully releases (it says so
+//!   in its bag before it goes); a holder that vanished (agent dead, removed with force, stuck
+//!   in error) keeps the lock, the application status says so with the time held, and an
+//!   operator releases it with the `force-release` action.
+//! - **The leader runs its own operations at once**: it dispatches a custom event to itself
+//!   without delay, instead of a background process that sleeps 10 s.
+//! - **Statuses** that tell what is happening: waiting for the lock, running an operation, who
+//!   holds the lock and for how long, how many units are queued.
+//!
+//! ## Layers
+//! - [`wire`]: the keys and value formats.
+//! - [`core`]: the protocol's decisions as pure functions.
+//! - [`engine`]: one hook's worth of the protocol over an abstract [`engine::PeerIo`] (the
+//!   adapter and the model check share it).
+//! - [`RollingOps`]: the adapter over `charm::Context`.
+//!
+//! ## Using it
+//! The charm declares a peer endpoint, the custom event ([`RollingOps::declare`]) and the
+//! operator's action in its `charmcraft.yaml`:
+//! ```yaml
+//! peers:
+//!   restart:
+//!     interface: rolling_op
+//! actions:
+//!   force-release:
+//!     description: Release the rolling-ops lock held by a unit that cannot release it.
+//!     params:
+//!       unit:
+//!         type: string
+//!         description: The unit holding the lock (a guard against releasing another grant).
+//!     required: [unit]
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod core;
+pub mod engine;
+mod manager;
+pub mod wire;
+
+pub use crate::core::{Enqueued, OperationResult};
+pub use manager::{
+    CallbackResult, Kwargs, LockStatus, RequestError, RollingOps, RollingOpsError, RollingOpsState,
+    FORCE_RELEASE_ACTION, LOCK_GRANTED_EVENT,
+};
+pub use wire::{ProcessingBackend, Timestamp, WireError};

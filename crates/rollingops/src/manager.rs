@@ -1,0 +1,653 @@
+//! [`RollingOps`]: the charm-facing manager, a thin adapter from `charm::Context` to the
+//! protocol's [`engine`](crate::engine).
+
+use crate::core::{
+    force_release, Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag,
+};
+use crate::engine::{self, Begin, PeerIo, Report};
+use crate::wire::{Operation, ProcessingBackend, Timestamp, WireError};
+use charm::{
+    BagOwner, Context, Databag, Event, HandlerError, ModelError, Observers, RelationId, Status,
+    StoredDocument, UnitName,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The custom event the library dispatches to its own unit when that unit was granted the
+/// lock by itself, as leader (charmlibs' name, without its 10 s delay).
+pub const LOCK_GRANTED_EVENT: &str = "rollingops_lock_granted";
+/// The action an operator runs on the leader to release a grant whose holder cannot answer.
+pub const FORCE_RELEASE_ACTION: &str = "force-release";
+
+/// The keyword arguments of an operation.
+pub type Kwargs = Map<String, Value>;
+
+/// What a callback returns; an error counts as [`OperationResult::RetryRelease`].
+pub type CallbackResult = Result<OperationResult, HandlerError>;
+
+type Callback<C> = Box<dyn Fn(&mut C, &mut Context<'_>, &Kwargs) -> CallbackResult>;
+
+/// Why a request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The callback id is empty.
+    #[error("the callback id is empty")]
+    EmptyCallbackId,
+    /// No callback target has this id.
+    #[error("unknown callback id {0:?}")]
+    UnknownCallback(String),
+    /// The kwargs are not a JSON object.
+    #[error("kwargs must be a JSON object, not {0}")]
+    KwargsNotObject(&'static str),
+    /// The peer relation does not exist (yet).
+    #[error("the peer relation {0:?} does not exist")]
+    NoPeerRelation(String),
+    /// This unit's own queue is malformed: nothing is added, so nothing is lost.
+    #[error("this unit's operations queue is malformed, so no request can be added: {0}")]
+    CorruptQueue(WireError),
+    /// The model refused.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// A failure of the manager outside a request.
+#[derive(Debug, thiserror::Error)]
+pub enum RollingOpsError {
+    /// The named unit is not in the peer relation.
+    #[error("unit {0} is not in the peer relation")]
+    UnitNotInRelation(String),
+    /// The peer relation does not exist (yet).
+    #[error("the peer relation {0:?} does not exist")]
+    NoPeerRelation(String),
+    /// A unit's bag is malformed.
+    #[error("unit {unit}: {error}")]
+    Wire {
+        /// The unit.
+        unit: String,
+        /// What is wrong.
+        error: WireError,
+    },
+    /// The model refused.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Where this unit stands ([`RollingOps::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockStatus {
+    /// The peer relation does not exist yet.
+    NotReady,
+    /// Operations are queued and the lock is not this unit's.
+    Waiting,
+    /// This unit holds the lock and has not finished its turn.
+    Granted,
+    /// Nothing queued.
+    Idle,
+}
+
+/// This unit's rolling-ops state, as charmlibs' `RollingOpsState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollingOpsState {
+    /// Where the unit stands.
+    pub status: LockStatus,
+    /// The backend processing its queue (always [`ProcessingBackend::Peer`] for ensemble).
+    pub processing_backend: ProcessingBackend,
+}
+
+/// What this unit remembers between hooks (stored state).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Memo {
+    #[serde(default)]
+    leaving: bool,
+    /// The unit status message this library set last, if it set one.
+    #[serde(default)]
+    unit_status: Option<String>,
+    /// The application status message this library set last, if it set one.
+    #[serde(default)]
+    app_status: Option<String>,
+}
+
+/// Rolling operations over a peer relation: at most one unit of the application runs an
+/// operation at a time.
+///
+/// Build it with the peer endpoint and the callback targets, call [`RollingOps::handle`] for
+/// every event (once per hook), and [`RollingOps::request`] to queue an operation. Declare the
+/// custom event with [`RollingOps::declare`] and, for operators, the `force-release` action.
+///
+/// ```
+/// use charm::{Charm, Context, Event, HandlerResult, Observers};
+/// use rollingops::{OperationResult, RollingOps};
+///
+/// #[derive(Default)]
+/// struct Db;
+///
+/// fn rolling() -> RollingOps<Db> {
+///     RollingOps::new("restart").target("restart", |_db, ctx, kwargs| {
+///         ctx.info(format!("restarting with {kwargs:?}"));
+///         Ok(OperationResult::Release)
+///     })
+/// }
+///
+/// impl Charm for Db {
+///     fn register(on: &mut Observers<Self>) {
+///         RollingOps::declare(on);
+///         on.observe("rolling-ops", |db, ctx, event| Ok(rolling().handle(db, ctx, event)?));
+///         on.observe("config", Db::on_config);
+///     }
+/// }
+///
+/// impl Db {
+///     fn on_config(&mut self, ctx: &mut Context<'_>, event: &Event) -> HandlerResult {
+///         if *event == Event::ConfigChanged {
+///             rolling().request(ctx, "restart", serde_json::json!({"reason": "config"}), Some(2))?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub struct RollingOps<C> {
+    endpoint: String,
+    targets: BTreeMap<String, Callback<C>>,
+    statuses: bool,
+}
+
+impl<C> RollingOps<C> {
+    /// A manager on the peer relation `peer_endpoint`, with no callback targets yet.
+    pub fn new(peer_endpoint: &str) -> Self {
+        Self {
+            endpoint: peer_endpoint.to_owned(),
+            targets: BTreeMap::new(),
+            statuses: true,
+        }
+    }
+
+    /// Adds a callback target: the function that runs operation `id` with its kwargs.
+    pub fn target(
+        mut self,
+        id: &str,
+        callback: impl Fn(&mut C, &mut Context<'_>, &Kwargs) -> CallbackResult + 'static,
+    ) -> Self {
+        self.targets.insert(id.to_owned(), Box::new(callback));
+        self
+    }
+
+    /// Leaves unit and application statuses to the charm.
+    pub fn without_status(mut self) -> Self {
+        self.statuses = false;
+        self
+    }
+
+    /// Declares the library's custom event ([`LOCK_GRANTED_EVENT`]) in the charm's observers.
+    pub fn declare(on: &mut Observers<C>) {
+        on.custom_event(LOCK_GRANTED_EVENT);
+    }
+
+    fn book_key(&self) -> String {
+        format!("rollingops.{}.leader", self.endpoint)
+    }
+
+    fn memo_key(&self) -> String {
+        format!("rollingops.{}.unit", self.endpoint)
+    }
+
+    fn relation(&self, ctx: &mut Context<'_>) -> Result<Option<RelationId>, ModelError> {
+        Ok(ctx.relation_on(&self.endpoint)?.map(|r| r.id))
+    }
+
+    fn io<'c, 'a>(&self, ctx: &'c mut Context<'a>, rel: RelationId) -> CtxIo<'c, 'a> {
+        CtxIo {
+            ctx,
+            rel,
+            book_key: self.book_key(),
+            memo_key: self.memo_key(),
+            woken: false,
+        }
+    }
+
+    /// Queues operation `callback_id` with `kwargs` (a JSON object, or null for none) on this
+    /// unit. `max_retry`: `None` retries forever, `Some(0)` never, `Some(n)` allows n retries
+    /// (n + 1 runs). A request equal to the tail of the queue (same callback and kwargs) is
+    /// ignored. The operation never runs in the hook that requested it.
+    pub fn request(
+        &self,
+        ctx: &mut Context<'_>,
+        callback_id: &str,
+        kwargs: Value,
+        max_retry: Option<u32>,
+    ) -> Result<Enqueued, RequestError> {
+        if callback_id.is_empty() {
+            return Err(RequestError::EmptyCallbackId);
+        }
+        if !self.targets.contains_key(callback_id) {
+            return Err(RequestError::UnknownCallback(callback_id.to_owned()));
+        }
+        let kwargs = match kwargs {
+            Value::Null => Map::new(),
+            Value::Object(m) => m,
+            Value::Bool(_) => return Err(RequestError::KwargsNotObject("a boolean")),
+            Value::Number(_) => return Err(RequestError::KwargsNotObject("a number")),
+            Value::String(_) => return Err(RequestError::KwargsNotObject("a string")),
+            Value::Array(_) => return Err(RequestError::KwargsNotObject("an array")),
+        };
+        let rel = self
+            .relation(ctx)?
+            .ok_or_else(|| RequestError::NoPeerRelation(self.endpoint.clone()))?;
+        let now = Timestamp::from_system_time(ctx.now());
+        let op = Operation::new(callback_id, kwargs, max_retry, now);
+        let mut io = self.io(ctx, rel);
+        let what = engine::request(&mut io, op)?.map_err(RequestError::CorruptQueue)?;
+        if what == Enqueued::Added && self.statuses {
+            let own = UnitBag::parse(&io.own_bag()?);
+            let report = Report {
+                own: Some(own),
+                app: crate::core::AppView::parse(&io.app_bag()?),
+                decision: None,
+                turn: None,
+            };
+            self.set_unit_status(&mut io, &report)?;
+        }
+        Ok(what)
+    }
+
+    /// This unit's state.
+    pub fn state(&self, ctx: &mut Context<'_>) -> Result<RollingOpsState, RollingOpsError> {
+        let processing_backend = ProcessingBackend::Peer;
+        let Some(rel) = self.relation(ctx)? else {
+            return Ok(RollingOpsState {
+                status: LockStatus::NotReady,
+                processing_backend,
+            });
+        };
+        let mut io = self.io(ctx, rel);
+        let me = io.me();
+        let bag = UnitBag::parse(&io.own_bag()?);
+        let app = crate::core::AppView::parse(&io.app_bag()?);
+        let granted = app
+            .grant
+            .as_ref()
+            .is_some_and(|g| g.is_for(&me) && bag.ack.as_ref() != Some(&g.id()));
+        let status = if granted {
+            LockStatus::Granted
+        } else if bag.is_waiting() {
+            LockStatus::Waiting
+        } else {
+            LockStatus::Idle
+        };
+        Ok(RollingOpsState {
+            status,
+            processing_backend,
+        })
+    }
+
+    fn queue_of(
+        &self,
+        ctx: &mut Context<'_>,
+        unit: Option<&UnitName>,
+    ) -> Result<Vec<Operation>, RollingOpsError> {
+        let rel = self
+            .relation(ctx)?
+            .ok_or_else(|| RollingOpsError::NoPeerRelation(self.endpoint.clone()))?;
+        let me = ctx.unit().clone();
+        let unit = unit.cloned().unwrap_or(me.clone());
+        if unit != me && !ctx.relation(rel)?.units.contains(&unit) {
+            return Err(RollingOpsError::UnitNotInRelation(unit.to_string()));
+        }
+        let bag = UnitBag::parse(ctx.data(rel, &BagOwner::Unit(unit.clone()))?);
+        bag.operations.map_err(|error| RollingOpsError::Wire {
+            unit: unit.to_string(),
+            error,
+        })
+    }
+
+    /// Whether `unit` (this unit if `None`) has operations queued.
+    pub fn is_waiting(
+        &self,
+        ctx: &mut Context<'_>,
+        unit: Option<&UnitName>,
+    ) -> Result<bool, RollingOpsError> {
+        Ok(!self.queue_of(ctx, unit)?.is_empty())
+    }
+
+    /// Whether `unit` (this unit if `None`) has an operation `callback_id` queued.
+    pub fn is_waiting_callback(
+        &self,
+        ctx: &mut Context<'_>,
+        callback_id: &str,
+        unit: Option<&UnitName>,
+    ) -> Result<bool, RollingOpsError> {
+        Ok(self
+            .queue_of(ctx, unit)?
+            .iter()
+            .any(|o| o.callback_id == callback_id))
+    }
+
+    /// Handles one event: runs this unit's operation if it holds the lock, and on the leader
+    /// releases and grants the lock. Call it once per hook, for every event (it ignores those
+    /// it has no use for), and the `force-release` action.
+    pub fn handle(&self, charm: &mut C, ctx: &mut Context<'_>, event: &Event) -> Result<(), RollingOpsError> {
+        let mine = |r: &charm::RelationEvent| r.endpoint == self.endpoint;
+        let relevant = match event {
+            Event::Action(a) if a.name == FORCE_RELEASE_ACTION => return self.force_release_action(ctx),
+            Event::RelationChanged(r) | Event::RelationJoined(r) | Event::RelationDeparted(r) => mine(r),
+            Event::Custom { name } => name == LOCK_GRANTED_EVENT,
+            Event::LeaderElected | Event::UpdateStatus | Event::Stop | Event::UpgradeCharm | Event::Start => {
+                true
+            }
+            _ => false,
+        };
+        if !relevant {
+            return Ok(());
+        }
+        let Some(rel) = self.relation(ctx)? else {
+            return Ok(());
+        };
+        let me = ctx.unit().clone();
+        let (leaving_now, departing) = match event {
+            Event::Stop => (true, None),
+            Event::RelationDeparted(r) if mine(r) => match &r.departing_unit {
+                Some(d) if *d == me => (true, None),
+                d => (false, d.clone().or_else(|| r.remote_unit.clone())),
+            },
+            _ => (false, None),
+        };
+        let mut io = self.io(ctx, rel);
+        let turn = match engine::begin(&mut io, leaving_now)? {
+            Begin::Run { op, grant } => {
+                if self.statuses {
+                    let msg = format!("running {} (rolling ops)", op.callback_id);
+                    io.ctx.set_status(Status::maintenance(msg.clone()))?;
+                    let mut memo = io.memo()?;
+                    memo.unit_status = Some(msg);
+                    io.set_memo(&memo)?;
+                }
+                let outcome = self.run(charm, io.ctx, &op);
+                Some((grant, outcome))
+            }
+            Begin::Done(t) => t,
+        };
+        let report = engine::end(&mut io, turn, departing.as_ref())?;
+        if self.statuses && !io.leaving()? {
+            self.set_unit_status(&mut io, &report)?;
+            if let Some(d) = &report.decision {
+                self.set_app_status(&mut io, d)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run(&self, charm: &mut C, ctx: &mut Context<'_>, op: &Operation) -> Outcome {
+        let Some(callback) = self.targets.get(&op.callback_id) else {
+            ctx.warn(format!(
+                "rolling ops: no callback {:?}; dropping the operation",
+                op.callback_id
+            ));
+            return Outcome::UnknownCallback;
+        };
+        match callback(charm, ctx, &op.kwargs) {
+            Ok(r) => Outcome::Ran(r),
+            Err(e) => {
+                ctx.error(format!(
+                    "rolling ops: operation {} failed ({e}); it will be retried",
+                    op.callback_id
+                ));
+                Outcome::Ran(OperationResult::RetryRelease)
+            }
+        }
+    }
+
+    fn force_release_action(&self, ctx: &mut Context<'_>) -> Result<(), RollingOpsError> {
+        if !ctx.is_leader()? {
+            ctx.action_fail("run force-release on the leader unit")?;
+            return Ok(());
+        }
+        let params = ctx.action_params()?;
+        let Some(named) = params.get("unit").and_then(Value::as_str).map(str::to_owned) else {
+            ctx.action_fail("the unit parameter (the unit holding the lock) is required")?;
+            return Ok(());
+        };
+        let Some(rel) = self.relation(ctx)? else {
+            ctx.action_fail("there is no peer relation, so no lock")?;
+            return Ok(());
+        };
+        let mut io = self.io(ctx, rel);
+        let app = crate::core::AppView::parse(&io.app_bag()?);
+        let book = io.book()?;
+        let (changes, book, grant) = match force_release(&app, &named, &book) {
+            Ok(x) => x,
+            Err(e) => {
+                io.ctx.action_fail(&format!("cannot force-release: {e}"))?;
+                return Ok(());
+            }
+        };
+        io.write_app(&changes)?;
+        io.set_book(&book)?;
+        io.note(
+            false,
+            format!(
+                "rolling ops: the operator force-released the lock of {} (granted at {})",
+                grant.unit, grant.granted_at
+            ),
+        );
+        let d = engine::lead(&mut io, None)?;
+        let mut results = Map::new();
+        results.insert("released".into(), Value::String(grant.unit.clone()));
+        if let Some((u, seq)) = &d.granted {
+            results.insert("granted".into(), Value::String(u.to_string()));
+            results.insert("grant-seq".into(), Value::String(seq.to_string()));
+        }
+        io.ctx.action_set(&results)?;
+        if self.statuses {
+            self.set_app_status(&mut io, &d)?;
+        }
+        Ok(())
+    }
+
+    fn set_unit_status(&self, io: &mut CtxIo<'_, '_>, report: &Report) -> Result<(), ModelError> {
+        let mut memo = io.memo()?;
+        let me = io.me();
+        let Some(own) = &report.own else { return Ok(()) };
+        let queue = own.queue();
+        let status = match queue.first() {
+            Some(head) => {
+                let held = report
+                    .app
+                    .grant
+                    .as_ref()
+                    .is_some_and(|g| g.is_for(&me) && own.ack.as_ref() != Some(&g.id()));
+                let more = match queue.len() {
+                    1 => String::new(),
+                    n => format!("; {n} queued"),
+                };
+                Some(if held {
+                    Status::maintenance(format!(
+                        "rolling-ops lock granted: {} runs next{more}",
+                        head.callback_id
+                    ))
+                } else {
+                    Status::waiting(format!(
+                        "waiting for the rolling-ops lock to run {}{more}",
+                        head.callback_id
+                    ))
+                })
+            }
+            None if memo.unit_status.is_some() => Some(Status::active("")),
+            None => None,
+        };
+        if let Some(s) = status {
+            let msg = (!s.message.is_empty()).then(|| s.message.clone());
+            if msg != memo.unit_status || msg.is_none() {
+                io.ctx.set_status(s)?;
+                memo.unit_status = msg;
+                io.set_memo(&memo)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set_app_status(&self, io: &mut CtxIo<'_, '_>, d: &Decision) -> Result<(), ModelError> {
+        let mut memo = io.memo()?;
+        let queued = match d.queued {
+            0 => String::new(),
+            1 => "; 1 unit queued".to_owned(),
+            n => format!("; {n} units queued"),
+        };
+        let status = match &d.holder {
+            Some(h) if h.present => Some(Status::maintenance(format!(
+                "rolling ops: {} holds the lock ({}){queued}",
+                h.unit,
+                duration(h.held_secs)
+            ))),
+            Some(h) => Some(Status::blocked(format!(
+                "rolling ops: {} left holding the lock ({}); if its operation is not running, \
+                 run the {FORCE_RELEASE_ACTION} action with unit={}{queued}",
+                h.unit,
+                duration(h.held_secs),
+                h.unit
+            ))),
+            None if d.queued > 0 => Some(Status::waiting(format!("rolling ops{queued}"))),
+            None if memo.app_status.is_some() => Some(Status::active("")),
+            None => None,
+        };
+        if let Some(s) = status {
+            let msg = (!s.message.is_empty()).then(|| s.message.clone());
+            if msg != memo.app_status || msg.is_none() {
+                io.ctx.set_app_status(s)?;
+                memo.app_status = msg;
+                io.set_memo(&memo)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `42s`, `7m`, `3h12m`.
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// [`PeerIo`] over a hook's `Context`.
+struct CtxIo<'c, 'a> {
+    ctx: &'c mut Context<'a>,
+    rel: RelationId,
+    book_key: String,
+    memo_key: String,
+    woken: bool,
+}
+
+impl CtxIo<'_, '_> {
+    fn memo(&mut self) -> Result<Memo, ModelError> {
+        Ok(self.ctx.stored::<Memo>(&self.memo_key).unwrap_or_default())
+    }
+
+    fn set_memo(&mut self, memo: &Memo) -> Result<(), ModelError> {
+        self.ctx.set_stored(&self.memo_key, memo)
+    }
+}
+
+impl PeerIo for CtxIo<'_, '_> {
+    type Error = ModelError;
+
+    fn me(&self) -> UnitName {
+        self.ctx.unit().clone()
+    }
+
+    fn own_bag(&mut self) -> Result<Databag, ModelError> {
+        Ok(self.ctx.unit_data(self.rel)?.clone())
+    }
+
+    fn app_bag(&mut self) -> Result<Databag, ModelError> {
+        Ok(self.ctx.app_data(self.rel)?.clone())
+    }
+
+    fn peers(&mut self) -> Result<Vec<UnitName>, ModelError> {
+        Ok(self.ctx.relation(self.rel)?.units.clone())
+    }
+
+    fn peer_bag(&mut self, unit: &UnitName) -> Result<Option<Databag>, ModelError> {
+        match self.ctx.data(self.rel, &BagOwner::Unit(unit.clone())) {
+            Ok(b) => Ok(Some(b.clone())),
+            Err(ModelError::Backend(e)) => {
+                self.ctx
+                    .debug(format!("rolling ops: cannot read the bag of {unit}: {e}"));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn is_leader(&mut self) -> Result<bool, ModelError> {
+        self.ctx.is_leader()
+    }
+
+    fn now(&mut self) -> Timestamp {
+        Timestamp::from_system_time(self.ctx.now())
+    }
+
+    fn write_own(&mut self, changes: &Changes) -> Result<(), ModelError> {
+        let owner = BagOwner::Unit(self.ctx.unit().clone());
+        self.ctx.write(self.rel, &owner, changes.clone())
+    }
+
+    fn write_app(&mut self, changes: &Changes) -> Result<(), ModelError> {
+        let owner = BagOwner::App(self.ctx.app().clone());
+        self.ctx.write(self.rel, &owner, changes.clone())
+    }
+
+    fn book(&mut self) -> Result<LeaderBook, ModelError> {
+        match self.ctx.stored::<LeaderBook>(&self.book_key) {
+            Ok(b) => Ok(b),
+            Err(e) => {
+                self.ctx.warn(format!(
+                    "rolling ops: the leader's book is unreadable ({e}); starting anew"
+                ));
+                Ok(LeaderBook::default())
+            }
+        }
+    }
+
+    fn set_book(&mut self, book: &LeaderBook) -> Result<(), ModelError> {
+        self.ctx.set_stored(&self.book_key, book)
+    }
+
+    fn committed_issued(&mut self) -> Result<Option<u64>, ModelError> {
+        let doc = self.ctx.backend().load_stored_state()?;
+        let issued = doc
+            .and_then(|d| StoredDocument::parse(&d).ok())
+            .and_then(|d| d.values.get(&self.book_key).cloned())
+            .and_then(|v| serde_json::from_value::<LeaderBook>(v).ok())
+            .and_then(|b| b.issued);
+        Ok(issued)
+    }
+
+    fn leaving(&mut self) -> Result<bool, ModelError> {
+        Ok(self.memo()?.leaving)
+    }
+
+    fn set_leaving(&mut self) -> Result<(), ModelError> {
+        let mut memo = self.memo()?;
+        memo.leaving = true;
+        self.set_memo(&memo)
+    }
+
+    fn wake_me(&mut self) -> Result<(), ModelError> {
+        if !self.woken {
+            self.woken = true;
+            self.ctx.schedule(LOCK_GRANTED_EVENT, Duration::ZERO)?;
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, warn: bool, message: String) {
+        if warn {
+            self.ctx.warn(message);
+        } else {
+            self.ctx.info(message);
+        }
+    }
+}
