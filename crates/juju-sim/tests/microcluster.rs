@@ -58,4 +58,13 @@ fn microcluster_commands_reach_the_simulated_cluster() {
         count: 0,
     });
     sim.assert_status("microovn/1", StatusName::Unknown);
+    // A re-provisioned machine keeps its hostname: fresh, up, in no cluster, while the cluster
+    // still lists the old member.
+    let machine = sim.unit("microovn/0").unwrap().machine;
+    let new = sim.add_unit_on("microovn", machine).unwrap();
+    assert_eq!(new, "microovn/2");
+    let world = sim.microcluster().unwrap();
+    assert!(!world.is_down(&host0));
+    assert_eq!(world.cluster_of(&host0), None);
+    assert_eq!(world.members(id).len(), 1);
 }
