@@ -1,0 +1,435 @@
+//! `ensemble`: the toolkit's command.
+//!
+//! - `ensemble demo`: deploys a scenario in the embedded simulator and shows the status table
+//!   and the metrics.
+//! - `ensemble check <scenario> --seeds N`: seeded runs with random faults and invariant checks,
+//!   in parallel; prints how to replay each failure; exits non-zero on any.
+//! - `ensemble bench sim`: the simulator's scale benchmarks.
+
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use juju_sim::charms::{peer_metadata, PeerCharm};
+use juju_sim::scenarios::{self, Scenario};
+use juju_sim::{bench, Fault, Sim};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "ensemble",
+    version,
+    about = "Coordinated Juju charms in Rust: demo, check, bench"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deploys the demo model in the embedded simulator, then shows its status and metrics.
+    Demo {
+        /// Units of the peer-relation example charm.
+        #[arg(long, default_value_t = 9)]
+        units: usize,
+        /// The seed (the same seed gives the same run).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also kill the leader's agent a minute in (a new leader is elected when its lease runs
+        /// out).
+        #[arg(long)]
+        faults: bool,
+    },
+    /// Runs seeded runs of a scenario with random faults and checks its invariants.
+    Check {
+        /// The scenario (see --list).
+        scenario: Option<String>,
+        /// How many seeds to run (1..=N).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// Run only this seed (to replay a failure).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Parallel jobs (default: the available cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// List the scenarios.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// The simulator's scale benchmarks (build with --release).
+    Sim {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only the small cases (100 units).
+        #[arg(long)]
+        quick: bool,
+        /// Also the 3,000-unit peer relation (about 18 million hooks).
+        #[arg(long)]
+        large: bool,
+        /// Run one case in this process (`peer-1000`, `client-server-10000`) and print its JSON.
+        #[arg(long)]
+        case: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo { units, seed, faults } => demo(units, seed, faults),
+        Command::Check {
+            scenario,
+            seeds,
+            seed,
+            jobs,
+            list,
+        } => check(scenario, seeds, seed, jobs, list),
+        Command::Bench {
+            what:
+                BenchWhat::Sim {
+                    json,
+                    quick,
+                    large,
+                    case,
+                },
+        } => bench_sim(json, quick, large, case),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
+    if units == 0 {
+        bail!("--units must be at least 1");
+    }
+    println!(
+        "Deploying {units} units of peer-demo (a peer relation) in the embedded Juju simulator, seed {seed}."
+    );
+    let started = Instant::now();
+    let mut sim = Sim::new(seed);
+    sim.set_replay_hint("ensemble demo --seed {seed}");
+    sim.deploy("peer-demo", units, PeerCharm::default, peer_metadata());
+    if faults {
+        sim.fault_at(
+            Duration::from_secs(60),
+            Fault::LoseLeader {
+                app: "peer-demo".into(),
+                down_for: Duration::from_secs(180),
+            },
+        );
+    }
+    let pb = bar(0, "{spinner} {msg}");
+    pb.enable_steady_tick(Duration::from_millis(100));
+    let idle = sim
+        .run_until_idle_with(Duration::from_secs(24 * 3600), |s| {
+            pb.set_message(format!(
+                "{} hooks, {:.0} s of virtual time",
+                s.trace().len(),
+                s.now().as_secs_f64()
+            ));
+        })
+        .context("the demo model did not settle")?;
+    pb.finish_and_clear();
+    println!(
+        "Settled: quiescent after {:.1} s of virtual time ({} hooks, {:.2} s of wall time).\n",
+        idle.quiescent_at.as_secs_f64(),
+        sim.trace().len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", sim.status_table_limited(20));
+    println!("Metrics\n{}", sim.metrics());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every registered scenario: the simulator's own; each library adds its own here.
+fn registry() -> Vec<Scenario> {
+    scenarios::builtin()
+}
+
+fn check(
+    name: Option<String>,
+    seeds: u64,
+    seed: Option<u64>,
+    jobs: Option<usize>,
+    list: bool,
+) -> anyhow::Result<ExitCode> {
+    let all = registry();
+    if list || name.is_none() {
+        println!("Scenarios:");
+        for s in &all {
+            println!("  {:<16} {}", s.name, s.about);
+        }
+        return Ok(if list {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    let name = name.unwrap_or_default();
+    let Some(scenario) = all.iter().find(|s| s.name == name).copied() else {
+        let names: Vec<&str> = all.iter().map(|s| s.name).collect();
+        bail!("no scenario {name:?} (known: {})", names.join(", "));
+    };
+    let failures = run_seeds(scenario, seeds, seed, jobs);
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the seeds of one scenario in parallel, prints the summary and each failure with its
+/// replay command; returns how many failed.
+fn run_seeds(scenario: Scenario, seeds: u64, seed: Option<u64>, jobs: Option<usize>) -> usize {
+    let list: Vec<u64> = match seed {
+        Some(s) => vec![s],
+        None => (1..=seeds).collect(),
+    };
+    let jobs = jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        .max(1)
+        .min(list.len().max(1));
+    let pb = bar(
+        list.len() as u64,
+        "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}]",
+    );
+    let next = AtomicUsize::new(0);
+    let failed_count = AtomicU64::new(0);
+    let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
+    let hooks = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&seed) = list.get(i) else { break };
+                let run = std::panic::catch_unwind(|| (scenario.run)(seed));
+                match run {
+                    Ok(Ok(outcome)) => {
+                        hooks.fetch_add(outcome.hooks, Ordering::Relaxed);
+                    }
+                    Ok(Err(msg)) => {
+                        failed_count.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut f) = failures.lock() {
+                            f.push((seed, msg));
+                        }
+                    }
+                    Err(panic) => {
+                        let msg = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "panicked".into());
+                        failed_count.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut f) = failures.lock() {
+                            f.push((seed, format!("panicked: {msg}")));
+                        }
+                    }
+                }
+                pb.set_message(format!("{} failed", failed_count.load(Ordering::Relaxed)));
+                pb.inc(1);
+            });
+        }
+    });
+    pb.finish_and_clear();
+    let mut failures = failures.into_inner().unwrap_or_default();
+    failures.sort();
+    let passed = list.len() - failures.len();
+    println!(
+        "{}: {passed} passed, {} failed ({} seeds, {} hooks, {:.1} s on {jobs} threads)",
+        scenario.name,
+        failures.len(),
+        list.len(),
+        hooks.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+    for (seed, msg) in &failures {
+        println!("\nseed {seed}: {msg}");
+        println!("  replay: {}", scenarios::replay_command(scenario.name, *seed));
+    }
+    failures.len()
+}
+
+fn run_case(case: &str) -> anyhow::Result<bench::BenchResult> {
+    let (kind, n) = case
+        .rsplit_once('-')
+        .and_then(|(k, n)| Some((k, n.parse::<usize>().ok()?)))
+        .with_context(|| format!("bad case {case:?}: expected peer-<N> or client-server-<N>"))?;
+    let r = match kind {
+        "peer" => bench::peer(n, 1),
+        "client-server" => bench::client_server(n, 1),
+        _ => bail!("bad case {case:?}: expected peer-<N> or client-server-<N>"),
+    };
+    r.map_err(anyhow::Error::msg)
+}
+
+fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyhow::Result<ExitCode> {
+    if let Some(case) = case {
+        let r = run_case(&case)?;
+        println!("{}", serde_json::to_string(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; measure with `cargo run --release -p ensemble -- bench sim`");
+    }
+    let mut cases: Vec<String> = vec!["client-server-100".into(), "peer-100".into()];
+    if !quick {
+        cases.extend(
+            [
+                "client-server-1000",
+                "client-server-10000",
+                "peer-300",
+                "peer-1000",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+    }
+    if large {
+        cases.push("peer-3000".into());
+    }
+    cases.sort_by_key(|c| {
+        (
+            c.starts_with("peer"),
+            c.rsplit('-').next().and_then(|n| n.parse::<u64>().ok()),
+        )
+    });
+    // Each case runs in its own process, so that its peak RSS is its own.
+    let exe = std::env::current_exe().context("cannot find this executable")?;
+    let pb = bar(cases.len() as u64, "{bar:30} {pos}/{len} {msg}");
+    let mut results = Vec::new();
+    for case in &cases {
+        pb.set_message(case.clone());
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "sim", "--case", case])
+            .output()
+            .with_context(|| format!("cannot run the {case} case"))?;
+        if !out.status.success() {
+            bail!("{case} failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let r: bench::BenchResult = serde_json::from_slice(&out.stdout).context("bad case output")?;
+        results.push(r);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<15} {:>6} {:>10} {:>10} {:>9} {:>12} {:>8} {:>11} {:>11} {:>9}",
+        "scenario",
+        "units",
+        "hooks",
+        "changed",
+        "wall s",
+        "hooks/s",
+        "µs/hook",
+        "rel. vs",
+        "idle vs",
+        "peak MiB"
+    );
+    for r in &results {
+        println!(
+            "{:<15} {:>6} {:>10} {:>10} {:>9.2} {:>12.0} {:>8.2} {:>11.1} {:>11.1} {:>9}",
+            r.scenario,
+            r.units,
+            r.hooks,
+            r.relation_changed,
+            r.wall_secs,
+            r.hooks_per_sec,
+            r.us_per_hook,
+            r.relations_settled_virtual_secs,
+            r.quiescent_virtual_secs,
+            r.peak_rss_kib
+                .map(|k| format!("{:.1}", k as f64 / 1024.0))
+                .unwrap_or_else(|| "?".into())
+        );
+    }
+    println!(
+        "\nchanged: relation-changed hooks; rel. vs: virtual seconds until the last relation hook; \
+         idle vs: virtual seconds to quiescence (update-status rounds included)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn odd_seeds_fail(seed: u64) -> Result<scenarios::Outcome, String> {
+        if seed % 2 == 1 {
+            return Err(format!("seed {seed} is odd"));
+        }
+        Ok(scenarios::Outcome {
+            hooks: 1,
+            virtual_secs: 0.0,
+            faults: 0,
+        })
+    }
+
+    fn panics(_: u64) -> Result<scenarios::Outcome, String> {
+        panic!("scenario bug")
+    }
+
+    #[test]
+    fn check_counts_failures_and_panics() {
+        let s = Scenario {
+            name: "odd",
+            about: "",
+            run: odd_seeds_fail,
+        };
+        assert_eq!(run_seeds(s, 6, None, Some(2)), 3);
+        assert_eq!(run_seeds(s, 6, Some(4), None), 0);
+        assert_eq!(run_seeds(s, 6, Some(3), None), 1);
+        let p = Scenario {
+            name: "panics",
+            about: "",
+            run: panics,
+        };
+        assert_eq!(run_seeds(p, 2, None, Some(1)), 2);
+    }
+
+    #[test]
+    fn the_registry_has_the_simulator_scenarios() {
+        let names: Vec<&str> = registry().iter().map(|s| s.name).collect();
+        assert!(names.contains(&"peer") && names.contains(&"client-server"));
+    }
+
+    #[test]
+    fn bench_cases_parse() {
+        assert!(run_case("peer-x").is_err());
+        assert!(run_case("nope-10").is_err());
+        let r = run_case("peer-12").unwrap();
+        assert_eq!(r.units, 12);
+        assert!(r.hooks > 12 * 11);
+    }
+}
