@@ -854,6 +854,103 @@ impl Backend for HookBackend<'_> {
         Ok(result.output)
     }
 
+    fn open_port(&mut self, port: &charm::Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        self.tool();
+        let mut ports = self
+            .txn
+            .ports
+            .clone()
+            .unwrap_or_else(|| self.sim.units[self.u].ports.clone());
+        if !ports.contains(port) {
+            ports.push(port.clone());
+            ports.sort();
+        }
+        self.txn.ports = Some(ports);
+        Ok(())
+    }
+
+    fn close_port(&mut self, port: &charm::Port, _endpoints: &[String]) -> Result<(), BackendError> {
+        self.tool();
+        let mut ports = self
+            .txn
+            .ports
+            .clone()
+            .unwrap_or_else(|| self.sim.units[self.u].ports.clone());
+        ports.retain(|p| p != port);
+        self.txn.ports = Some(ports);
+        Ok(())
+    }
+
+    fn opened_ports(&mut self) -> Result<Vec<charm::Port>, BackendError> {
+        self.tool();
+        Ok(self
+            .txn
+            .ports
+            .clone()
+            .unwrap_or_else(|| self.sim.units[self.u].ports.clone()))
+    }
+
+    fn network_get(
+        &mut self,
+        binding: &str,
+        relation: Option<RelationId>,
+    ) -> Result<serde_json::Value, BackendError> {
+        self.tool();
+        if let Some(r) = relation {
+            self.local(r)?;
+        }
+        if !self.sim.apps[self.a].meta.endpoints.contains_key(binding) {
+            return Err(BackendError::Tool {
+                tool: "network-get".into(),
+                code: Some(1),
+                stderr: format!("ERROR no network config found for binding {binding:?}"),
+            });
+        }
+        let addr = self.sim.units[self.u].machine.address.clone();
+        Ok(serde_json::json!({
+            "bind-addresses": [{"mac-address": "", "interface-name": "eth0",
+                "addresses": [{"hostname": "", "value": addr, "address": addr, "cidr": ""}]}],
+            "egress-subnets": [format!("{addr}/32")],
+            "ingress-addresses": [addr],
+        }))
+    }
+
+    fn reboot(&mut self, _now: bool) -> Result<(), BackendError> {
+        self.tool();
+        self.sim.units[self.u].reboot_requested = true;
+        Ok(())
+    }
+
+    fn write_file(&mut self, path: &std::path::Path, content: &[u8], mode: u32) -> Result<(), BackendError> {
+        // The machine's disk is not part of Juju's transaction: written at once.
+        let mid = self.sim.units[self.u].machine_id;
+        self.sim
+            .files
+            .entry(mid)
+            .or_default()
+            .insert(path.to_owned(), (content.to_vec(), mode));
+        Ok(())
+    }
+
+    fn read_file(&mut self, path: &std::path::Path) -> Result<Option<Vec<u8>>, BackendError> {
+        let mid = self.sim.units[self.u].machine_id;
+        Ok(self
+            .sim
+            .files
+            .get(&mid)
+            .and_then(|f| f.get(path))
+            .map(|(c, _)| c.clone()))
+    }
+
+    fn random_bytes(&mut self, buf: &mut [u8]) -> Result<(), BackendError> {
+        // From the seed, so that a run replays.
+        for chunk in buf.chunks_mut(8) {
+            let r = self.sim.rng.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+        Ok(())
+    }
+
     fn schedule_event(&mut self, name: &str, delay: Duration) -> Result<(), BackendError> {
         // Under Juju this spawns a detached process at once: it is not rolled back.
         let at = self.sim.now + self.command_time + vt(delay);

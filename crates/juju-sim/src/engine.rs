@@ -709,6 +709,12 @@ impl Sim {
                 self.bump();
             }
         }
+        if let Some(ports) = txn.ports {
+            if self.units[u].ports != ports {
+                self.units[u].ports = ports;
+                self.bump();
+            }
+        }
         for op in txn.secrets {
             if let Some(id) = crate::secrets::apply(&mut self.secrets, &op) {
                 self.secret_revised(&id);

@@ -170,6 +170,8 @@ pub(crate) struct Txn {
     pub stored: Option<String>,
     pub state: Vec<(String, Option<String>)>,
     pub secrets: Vec<crate::secrets::SecretOp>,
+    /// The unit's opened ports after the hook, if it changed them.
+    pub ports: Option<Vec<charm::Port>>,
 }
 
 pub(crate) struct Running {
@@ -224,6 +226,8 @@ pub(crate) struct Unit {
     pub logs: VecDeque<(VTime, LogLevel, String)>,
     pub log_count: u64,
     pub last_hook_end: VTime,
+    pub ports: Vec<charm::Port>,
+    pub reboot_requested: bool,
 }
 
 impl Unit {

@@ -152,6 +152,9 @@ pub struct Sim {
     pub(crate) replay_hint: String,
     pub(crate) violations: Vec<String>,
     pub(crate) microcluster: Option<Microcluster>,
+    /// Each machine's files (`Backend::write_file`), by machine id: a re-provisioned machine
+    /// starts with an empty disk.
+    pub(crate) files: BTreeMap<u32, BTreeMap<std::path::PathBuf, (Vec<u8>, u32)>>,
     pub(crate) mc_prefixes: Vec<(AppId, Vec<String>)>,
 }
 
@@ -208,6 +211,7 @@ impl Sim {
             replay_hint: format!("SIM_SEED={seed} cargo test"),
             violations: Vec::new(),
             microcluster: None,
+            files: BTreeMap::new(),
             mc_prefixes: Vec::new(),
         }
     }
@@ -439,6 +443,8 @@ impl Sim {
             logs: Default::default(),
             log_count: 0,
             last_hook_end: 0,
+            ports: Vec::new(),
+            reboot_requested: false,
         });
         self.unit_index.insert(name.to_string(), u);
         self.apps[a].units.push(u);
@@ -1132,6 +1138,24 @@ impl Sim {
                     .map(|(t, l, m)| (dur(*t), *l, m.clone()))
                     .collect()
             })
+            .unwrap_or_default()
+    }
+
+    /// A file on `unit`'s machine (written by its charm with `Context::write_file`).
+    pub fn machine_file(&self, unit: &str, path: &str) -> Option<&[u8]> {
+        let u = self.units.iter().find(|u| u.name.as_str() == unit)?;
+        self.files
+            .get(&u.machine_id)?
+            .get(std::path::Path::new(path))
+            .map(|(c, _)| c.as_slice())
+    }
+
+    /// The ports `unit` has opened.
+    pub fn opened_ports(&self, unit: &str) -> Vec<charm::Port> {
+        self.units
+            .iter()
+            .find(|u| u.name.as_str() == unit)
+            .map(|u| u.ports.clone())
             .unwrap_or_default()
     }
 
