@@ -124,7 +124,7 @@ impl UnitBag {
 }
 
 /// The lock as the application bag shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Grant {
     /// `granted_unit`, as written (it may not be a valid unit name).
     pub unit: String,
@@ -399,7 +399,7 @@ pub fn leaving_changes() -> Changes {
 /// The leader's own bookkeeping, kept in its stored state. None of it is needed for safety:
 /// a new leader starts with an empty book and stays correct; the book only makes the order
 /// fair (first come, first served; round robin for retries) and the status informative.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct LeaderBook {
     /// The next ticket number.
     #[serde(default)]

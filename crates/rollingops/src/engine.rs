@@ -7,8 +7,9 @@
 //! model check lets the rest of the world move on meanwhile, as Juju does.
 
 use crate::core::{
-    apply_changes, decide, enqueue, finish, leaving_changes, unit_step, AppView, Changes, Decision, Enqueued,
-    Grant, LeaderBook, LeaderInput, Outcome, UnitBag, UnitInput, UnitStep,
+    apply_changes, decide, enqueue, finish, force_release as release_by_force, leaving_changes, unit_step,
+    AppView, Changes, Decision, Enqueued, ForceReleaseError, Grant, LeaderBook, LeaderInput, Outcome,
+    UnitBag, UnitInput, UnitStep,
 };
 use crate::wire::{Operation, Timestamp, WireError};
 use charm::{Databag, UnitName};
@@ -238,6 +239,32 @@ pub fn request<I: PeerIo>(io: &mut I, op: Operation) -> Result<Result<Enqueued, 
         }
     }
     Ok(Ok(what))
+}
+
+/// The operator's action on the leader: releases the grant held by `named` (see
+/// [`crate::core::force_release`]), then grants the lock to the next unit. Returns the released
+/// grant and the leader's decision.
+pub fn force_release<I: PeerIo>(
+    io: &mut I,
+    named: &str,
+) -> Result<Result<(Grant, Decision), ForceReleaseError>, I::Error> {
+    let app = AppView::parse(&io.app_bag()?);
+    let book = io.book()?;
+    let (changes, book, grant) = match release_by_force(&app, named, &book) {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    io.write_app(&changes)?;
+    io.set_book(&book)?;
+    io.note(
+        false,
+        format!(
+            "rolling ops: the operator force-released the lock of {} (granted at {})",
+            grant.unit, grant.granted_at
+        ),
+    );
+    let d = lead(io, None)?;
+    Ok(Ok((grant, d)))
 }
 
 /// A bag with changes applied (a helper for [`PeerIo`] implementations).

@@ -1,9 +1,7 @@
 //! [`RollingOps`]: the charm-facing manager, a thin adapter from `charm::Context` to the
 //! protocol's [`engine`](crate::engine).
 
-use crate::core::{
-    force_release, Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag,
-};
+use crate::core::{Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag};
 use crate::engine::{self, Begin, PeerIo, Report};
 use crate::wire::{Operation, ProcessingBackend, Timestamp, WireError};
 use charm::{
@@ -412,25 +410,13 @@ impl<C> RollingOps<C> {
             return Ok(());
         };
         let mut io = self.io(ctx, rel);
-        let app = crate::core::AppView::parse(&io.app_bag()?);
-        let book = io.book()?;
-        let (changes, book, grant) = match force_release(&app, &named, &book) {
+        let (grant, d) = match engine::force_release(&mut io, &named)? {
             Ok(x) => x,
             Err(e) => {
                 io.ctx.action_fail(&format!("cannot force-release: {e}"))?;
                 return Ok(());
             }
         };
-        io.write_app(&changes)?;
-        io.set_book(&book)?;
-        io.note(
-            false,
-            format!(
-                "rolling ops: the operator force-released the lock of {} (granted at {})",
-                grant.unit, grant.granted_at
-            ),
-        );
-        let d = engine::lead(&mut io, None)?;
         let mut results = Map::new();
         results.insert("released".into(), Value::String(grant.unit.clone()));
         if let Some((u, seq)) = &d.granted {
