@@ -533,3 +533,72 @@ fn statuses_tell_what_is_happening() {
     assert_eq!(w.status(1).name, StatusName::Active);
     assert_eq!(w.app_status().name, StatusName::Active);
 }
+
+#[test]
+fn a_holder_stuck_in_error_reruns_its_operation_and_keeps_the_lock() {
+    let mut w = World::new(3, 0);
+    w.request(1, "restart", json!(null), None);
+    w.request(2, "restart", json!(null), None);
+    w.pending.clear();
+    w.run(0, changed(Some(2)));
+    w.states
+        .get_mut(&1)
+        .unwrap()
+        .config
+        .insert("fail-hooks".into(), charm::ConfigValue::Bool(true));
+    // The operation runs, then the hook fails: nothing commits; Juju retries the hook and the
+    // operation runs again (callbacks are idempotent). The lock stays with app/1.
+    for _ in 0..3 {
+        let run = w.run(1, changed(None));
+        assert!(run.result.is_err());
+    }
+    assert_eq!(w.ran(1).len(), 3);
+    assert_eq!(holder(&w).as_deref(), Some("app/1"));
+    w.run(0, Event::UpdateStatus);
+    assert!(w
+        .app_status()
+        .message
+        .starts_with("rolling ops: app/1 holds the lock"));
+    // `juju resolved`: the hook succeeds at last, the unit answers, the lock moves on.
+    w.states.get_mut(&1).unwrap().config.clear();
+    w.run(1, changed(None));
+    w.settle();
+    assert_eq!(w.ran(1).len(), 4);
+    assert_eq!(w.ran(2).len(), 1);
+    assert_eq!(holder(&w), None);
+}
+
+#[test]
+fn a_new_leader_keeps_the_grant_it_finds() {
+    let mut w = World::new(4, 0);
+    w.request(1, "restart", json!(null), None);
+    w.request(2, "restart", json!(null), None);
+    w.request(3, "restart", json!(null), None);
+    w.pending.clear();
+    w.run(0, changed(Some(3)));
+    assert_eq!(holder(&w).as_deref(), Some("app/1"));
+    // Leadership moves to app/3 (which is waiting itself): it keeps app/1's grant.
+    w.leader = 3;
+    w.run(3, Event::LeaderElected);
+    assert_eq!(holder(&w).as_deref(), Some("app/1"));
+    w.settle();
+    let order: Vec<u32> = w.runs.iter().map(|(u, _)| *u).collect();
+    assert_eq!(order, [1, 2, 3]);
+    assert_eq!(holder(&w), None);
+}
+
+#[test]
+fn the_leader_leaving_while_holding_releases_and_hands_over() {
+    let mut w = World::new(3, 0);
+    w.request(0, "restart", json!(null), None);
+    w.request(1, "restart", json!(null), None);
+    w.pending.clear();
+    assert_eq!(holder(&w).as_deref(), Some("app/0"));
+    // The leader is removed before its lock-granted hook: its departing hook answers the grant
+    // without running, releases it and grants app/1.
+    w.run(0, departed(1, 0));
+    assert!(w.ran(0).is_empty());
+    assert_eq!(holder(&w).as_deref(), Some("app/1"));
+    w.settle();
+    assert_eq!(w.ran(1).len(), 1);
+}

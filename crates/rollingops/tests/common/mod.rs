@@ -19,6 +19,12 @@ pub const LOG: &str = "/var/log/ops";
 
 pub const CHARMCRAFT: &str = r#"
 name: app
+config:
+  options:
+    fail-hooks:
+      type: boolean
+      default: false
+      description: Fail every hook after the library's handler ran (a unit stuck in error).
 peers:
   restart:
     interface: rolling_op
@@ -69,6 +75,12 @@ impl Charm for TestCharm {
         RollingOps::declare(on);
         on.observe("charm", Self::on_event);
         on.observe("rolling-ops", |c, ctx, e| Ok(rolling().handle(c, ctx, e)?));
+        on.observe("faults", |_, ctx, _| {
+            if ctx.config()?.boolean("fail-hooks")? == Some(true) {
+                return Err(HandlerError::msg("failing as configured"));
+            }
+            Ok(())
+        });
     }
 }
 
