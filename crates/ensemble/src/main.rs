@@ -169,9 +169,9 @@ fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every registered scenario: the simulator's own; each library adds its own here.
+/// Every registered scenario.
 fn registry() -> Vec<Scenario> {
-    scenarios::builtin()
+    ensemble::registry()
 }
 
 fn check(

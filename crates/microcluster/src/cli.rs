@@ -11,6 +11,11 @@ use std::time::Duration;
 /// The longest a cluster command may run before it is killed.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long a token ensemble mints stays valid (`add --timeout`): long enough for the joiner to
+/// use it, short enough that a token lost with a failed hook frees its name soon (the
+/// workload's own default is 3 h).
+pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// A member's role: dqlite's `voter`, `stand-by`, `spare`, or microcluster's `PENDING`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
@@ -84,6 +89,9 @@ pub enum ListError {
     /// The command printed something that is not the member list.
     #[error("cluster list printed something that is not a member list: {0}")]
     Garbage(String),
+    /// The hook did not ask (see `consumer::needs_list`).
+    #[error("the cluster was not asked in this hook")]
+    NotAsked,
 }
 
 /// Parses `list -f json` output.
@@ -141,11 +149,11 @@ impl ClusterCommand {
         }
         Some(Self {
             prefix,
-            token_timeout: None,
+            token_timeout: Some(DEFAULT_TOKEN_TIMEOUT),
         })
     }
 
-    /// Mints tokens with this lifetime (`add --timeout`); the workload's default (3 h) otherwise.
+    /// Mints tokens with this lifetime (`add --timeout`; [`DEFAULT_TOKEN_TIMEOUT`] unless set).
     pub fn with_token_timeout(mut self, t: Duration) -> Self {
         self.token_timeout = Some(t);
         self
@@ -327,6 +335,8 @@ mod tests {
     fn commands() {
         let c = ClusterCommand::new(["microovn", "cluster"]).unwrap();
         assert_eq!(c.list().to_string(), "microovn cluster list -f json");
+        assert_eq!(c.add("h1").to_string(), "microovn cluster add h1 --timeout 1800");
+
         assert_eq!(
             c.join("SECRET", &["--x".into()]).to_string(),
             "microovn cluster join <redacted> --x"

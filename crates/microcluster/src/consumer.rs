@@ -24,6 +24,20 @@ pub const RETRY_DELAY: Duration = Duration::from_secs(5);
 /// that fails after `add` does not lose a token (whose name would stay taken until it expires).
 pub const TOKEN_CACHE_FILE: &str = "/var/lib/ensemble/microcluster/minted-tokens.json";
 
+/// The leader setting in which the consumer leader claims the bootstrap (its hostname) before
+/// running it (Juju 3.x; see the protocol document).
+pub const BOOTSTRAP_CLAIM: &str = "microcluster-bootstrapper";
+
+/// How long the communicator waits before trying `add` again after it failed (a name still
+/// taken by a lost token, the workload briefly unavailable).
+pub const NAME_TAKEN_RETRY: Duration = Duration::from_secs(60);
+
+/// The most tokens the communicator keeps outstanding (minted, not yet used) at once.
+pub const MINT_BATCH: usize = 32;
+
+/// The most bytes of outstanding tokens the communicator keeps in its bag at once.
+pub const MINT_BUDGET_BYTES: usize = 256 * 1024;
+
 /// The stored-state key of the consumer's own bookkeeping.
 pub const STORED_KEY: &str = "microcluster.consumer";
 
@@ -49,29 +63,55 @@ pub enum ConsumerEvent {
 }
 
 /// What the distributor's mirror says, merged over its `up` units (sorted by name).
+///
+/// Built for one host ([`MirrorView::for_host`]: that host's keys and a few flags, without
+/// copying the rest of a bag that holds a key per joining host) or in full
+/// ([`MirrorView::from_bags`], which the communicator needs).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MirrorView {
     /// Whether any distributor unit has its mirror up.
     pub up: bool,
     /// Whether the mirror speaks ensemble's protocol.
     pub ensemble: bool,
-    /// `mirror-<host>` values (placeholders included).
+    /// `mirror-<host>` values (placeholders included); one host's only in a view for one host.
     pub tokens: BTreeMap<String, String>,
-    /// `answers-<host>` values.
+    /// `answers-<host>` values (as `tokens`).
     pub answers: BTreeMap<String, u64>,
-    /// `request-<host>` values.
+    /// `request-<host>` values (as `tokens`).
     pub requests: BTreeMap<String, u64>,
-    /// The published member list, if any.
+    /// The published member list (a full view only).
     pub members: Option<Vec<String>>,
+    /// The hosts of every consumer unit related now (an ensemble mirror; a full view only).
+    pub hosts: Option<Vec<String>>,
+    /// The communicator's hostname, as it published it (an ensemble mirror only).
+    pub communicator: Option<String>,
+    /// Whether any mirrored value is a real token (not `empty`).
+    pub real_token: bool,
+    /// Whether a non-empty member list is published.
+    pub members_published: bool,
+    /// Whether the published communicator's host is still related (`None` if no communicator
+    /// or no host list is published).
+    pub communicator_related: Option<bool>,
 }
 
 impl MirrorView {
     /// Merges the bags of the distributor units; an `up` unit's value wins, ties go to the
     /// smallest unit name (weakness #4: the Python library's tie-break depended on set order).
     pub fn from_bags(bags: &[(UnitName, Databag)]) -> Self {
+        Self::build(bags, None)
+    }
+
+    /// The view one host needs: its own keys and the flags.
+    pub fn for_host(bags: &[(UnitName, Databag)], host: &str) -> Self {
+        Self::build(bags, Some(host))
+    }
+
+    fn build(bags: &[(UnitName, Databag)], only: Option<&str>) -> Self {
         let mut sorted: Vec<&(UnitName, Databag)> = bags.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let mut v = Self::default();
+        let mut hosts_raw: Option<&str> = None;
+        let wanted = |h: &str| only.is_none_or(|o| o == h);
         for (_, bag) in sorted
             .into_iter()
             .filter(|(_, b)| b.get(MIRROR).is_some_and(|m| m == UP))
@@ -80,6 +120,10 @@ impl MirrorView {
             v.ensemble |= bag.contains_key(ENSEMBLE);
             for (k, val) in bag {
                 if let Some(h) = k.strip_prefix(MIRROR_PREFIX) {
+                    v.real_token |= val != EMPTY && !val.is_empty();
+                    if !wanted(h) {
+                        continue;
+                    }
                     // A real token beats `empty`; otherwise the first (smallest unit) wins.
                     match v.tokens.get(h) {
                         Some(existing) if existing != EMPTY => {}
@@ -89,16 +133,31 @@ impl MirrorView {
                         }
                     }
                 } else if let Some(h) = k.strip_prefix(ANSWERS_PREFIX) {
-                    if let Some(g) = parse_generation(val) {
+                    if let Some(g) = parse_generation(val).filter(|_| wanted(h)) {
                         v.answers.entry(h.to_owned()).or_insert(g);
                     }
                 } else if let Some(h) = k.strip_prefix(REQUEST_PREFIX) {
-                    if let Some(g) = parse_generation(val) {
+                    if let Some(g) = parse_generation(val).filter(|_| wanted(h)) {
                         v.requests.entry(h.to_owned()).or_insert(g);
                     }
-                } else if k == MEMBERS && v.members.is_none() {
-                    v.members = Some(parse_members(val));
+                } else if k == MEMBERS && !v.members_published {
+                    v.members_published = !val.is_empty();
+                    if only.is_none() {
+                        v.members = Some(parse_members(val));
+                    }
+                } else if k == HOSTS && hosts_raw.is_none() {
+                    hosts_raw = Some(val);
+                } else if k == COMMUNICATOR && v.communicator.is_none() {
+                    v.communicator = Some(val.clone());
                 }
+            }
+        }
+        if let Some(raw) = hosts_raw {
+            if let Some(c) = &v.communicator {
+                v.communicator_related = Some(raw.split(',').any(|h| h == c));
+            }
+            if only.is_none() {
+                v.hosts = Some(parse_members(raw));
             }
         }
         v
@@ -107,7 +166,7 @@ impl MirrorView {
     /// Whether any mirrored value is a real token, or a member list is published: a cluster
     /// exists somewhere.
     pub fn cluster_exists(&self) -> bool {
-        self.tokens.values().any(|t| t != EMPTY) || self.members.as_ref().is_some_and(|m| !m.is_empty())
+        self.real_token || self.members_published
     }
 
     /// The token for `host` that answers request generation `generation`, if any.
@@ -164,6 +223,41 @@ pub enum Decision {
     InCluster,
 }
 
+/// Whether this unit may bootstrap: the leader of the bootstrap application, with the mirror up
+/// and no sign of a cluster.
+pub fn may_bootstrap(input: &ConsumerInput<'_>) -> bool {
+    let allowed = match input.distributor_app.get(BOOTSTRAP_APP) {
+        Some(app) => app == input.app,
+        // A distributor before LIBPATCH 7 names no bootstrap application: any leader may.
+        None => !input.mirror.ensemble,
+    };
+    input.is_leader && allowed && input.mirror.up && !input.mirror.cluster_exists()
+}
+
+/// Whether this hook must look at the cluster (`list -f json`, one process that lists every
+/// member with its certificate, so it is the costliest thing a hook does).
+///
+/// Every hook that is not a relation hook looks (update-status, the retry event, start-up), so
+/// nothing is missed for longer than one update-status interval. A relation hook looks only
+/// when it may act: a unit not known to be in the cluster when a token for it is mirrored or it
+/// may bootstrap; a unit in the cluster when it is the communicator, or when no communicator is
+/// published or the published one's host has left. Most of the N wake-ups that each write to
+/// the distributor's bag causes are then cheap.
+pub fn needs_list(relation_hook: bool, input: &ConsumerInput<'_>) -> bool {
+    if !relation_hook {
+        return true;
+    }
+    let joined = input.own.get(JOINED).is_some_and(|v| v == "true");
+    if !joined {
+        let generation = current_generation(input.own);
+        return input.mirror.token_for(input.hostname, generation).is_some() || may_bootstrap(input);
+    }
+    if input.own.get(MIRROR).is_some_and(|m| m == UP) {
+        return true;
+    }
+    input.mirror.communicator_related != Some(true)
+}
+
 /// The current request generation in this unit's bag (1 if none yet).
 pub fn current_generation(own: &Databag) -> u64 {
     own.get(TOKEN_REQUEST)
@@ -190,12 +284,7 @@ pub fn decide(input: &ConsumerInput<'_>) -> Decision {
             generation,
         };
     }
-    let allowed = match input.distributor_app.get(BOOTSTRAP_APP) {
-        Some(app) => app == input.app,
-        // A distributor before LIBPATCH 7 names no bootstrap application: any leader may.
-        None => !input.mirror.ensemble,
-    };
-    if input.is_leader && allowed && !input.mirror.cluster_exists() {
+    if may_bootstrap(input) {
         return Decision::Bootstrap;
     }
     Decision::Wait {
@@ -208,8 +297,11 @@ pub fn decide(input: &ConsumerInput<'_>) -> Decision {
 pub struct CommunicatorPlan {
     /// Whether this unit is the communicator.
     pub communicator: bool,
-    /// Members still PENDING: look again soon.
+    /// Members still PENDING: the communicator waits.
     pub pending: bool,
+    /// This unit is the smallest ONLINE voter: the communicator once no member is PENDING (it
+    /// looks again soon).
+    pub would_communicate: bool,
     /// Hosts to mint a token for, with the request generation it answers (`None` for a host
     /// whose unit runs the Python library).
     pub mint: Vec<(String, Option<u64>)>,
@@ -241,16 +333,17 @@ pub fn communicator_plan(
         },
         ..Default::default()
     };
-    if members.iter().any(|m| m.role == Role::Pending) {
-        plan.pending = true;
-        return plan;
-    }
     let smallest = members
         .iter()
         .filter(|m| m.is_online_voter())
         .map(|m| m.name.as_str())
         .min();
-    if smallest != Some(hostname) {
+    plan.would_communicate = smallest == Some(hostname);
+    if members.iter().any(|m| m.role == Role::Pending) {
+        plan.pending = true;
+        return plan;
+    }
+    if !plan.would_communicate {
         return plan;
     }
     plan.communicator = true;
@@ -288,16 +381,24 @@ pub fn communicator_plan(
         }
         plan.mint.push((host.clone(), request));
     }
-    if mirror.ensemble && plan.remove.is_empty() && quorum {
-        // Departed units: an ensemble mirror lists every host that is still related, as a
-        // placeholder, a token or in `members` from the last round; a member that is in none of
-        // them and is not ONLINE is gone.
-        let known: BTreeSet<&str> = mirror
-            .tokens
-            .keys()
-            .map(String::as_str)
-            .chain(mirror.members.iter().flatten().map(String::as_str))
-            .collect();
+    // Mint in waves: at most MINT_BATCH tokens outstanding (minted, not yet joined), and at
+    // most MINT_BUDGET_BYTES of them. A token lists every member's address, so it grows with
+    // the cluster; minting for every joining host at once would put O(N²) bytes in the mirror
+    // (past Juju's 16 MiB per bag at a few thousand units) and make every consumer hook read it.
+    let outstanding: Vec<&String> = own
+        .iter()
+        .filter(|(k, v)| k.starts_with(MIRROR_PREFIX) && *v != EMPTY)
+        .map(|(_, v)| v)
+        .collect();
+    let per_token = outstanding.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
+    let by_bytes = MINT_BUDGET_BYTES.saturating_sub(outstanding.iter().map(|t| t.len()).sum()) / per_token;
+    let room = MINT_BATCH.saturating_sub(outstanding.len()).min(by_bytes.max(1));
+    plan.mint.truncate(room);
+
+    if let Some(hosts) = mirror.hosts.as_ref().filter(|_| plan.remove.is_empty() && quorum) {
+        // Departed units: an ensemble mirror lists the host of every consumer unit related now;
+        // a member whose host is not listed and that is not ONLINE is gone.
+        let known: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
         if let Some(m) = members
             .iter()
             .find(|m| m.name != hostname && !m.is_online() && !known.contains(m.name.as_str()))
@@ -427,31 +528,63 @@ impl Consumer {
         for u in &rel.units {
             bags.push((u.clone(), ctx.data(id, &BagOwner::Unit(u.clone()))?.clone()));
         }
-        let mirror = MirrorView::from_bags(&bags);
+        let mirror = MirrorView::for_host(&bags, &hostname);
+
         let distributor_app = ctx.remote_app_data(id)?;
         let is_leader = ctx.is_leader()?;
-        let list_out = ctx.run(&self.command.list())?;
-        let list = cli::list_result(&list_out);
-        if let Err(ListError::Garbage(e)) = &list {
-            ctx.warn(format!("`{}` printed garbage: {e}", self.command.list()));
-        }
         let app = ctx.app().to_string();
-        let input = ConsumerInput {
+        let not_listed: Result<Vec<Member>, ListError> = Err(ListError::NotAsked);
+        let mut input = ConsumerInput {
             hostname: &hostname,
             is_leader,
             app: &app,
             own: &own,
             mirror: &mirror,
             distributor_app: &distributor_app,
-            list: &list,
+            list: &not_listed,
         };
         let mut writes: BTreeMap<String, Option<String>> = BTreeMap::new();
         if own.get(HOSTNAME) != Some(&hostname) {
             writes.insert(HOSTNAME.into(), Some(hostname.clone()));
         }
+        if !needs_list(event.relation().is_some(), &input) {
+            if own.get(JOINED).is_some_and(|v| v == "true") {
+                ctx.set_status(Status::active("in the cluster"))?;
+            } else {
+                writes.insert(TOKEN_REQUEST.into(), Some(current_generation(&own).to_string()));
+                writes.insert(MIRROR.into(), Some(DOWN.into()));
+                ctx.set_status(Status::waiting("waiting for a join token"))?;
+            }
+            self.write(ctx, id, writes)?;
+            return Ok(events);
+        }
+        let list_out = ctx.run(&self.command.list())?;
+        let list = cli::list_result(&list_out);
+        if let Err(ListError::Garbage(e)) = &list {
+            ctx.warn(format!("`{}` printed garbage: {e}", self.command.list()));
+        }
+        input.list = &list;
         let members: Vec<Member> = match decide(&input) {
             Decision::InCluster => list.clone().unwrap_or_default(),
             Decision::Bootstrap => {
+                // Claim the bootstrap first, in Juju's leader settings: written at once and kept
+                // even if this hook then dies, so a leader elected meanwhile does not create a
+                // second cluster. Another unit's claim stands while its host is still related.
+                if ctx.juju_version().has_leader_settings() {
+                    if let Some(claim) = ctx.leader_get(BOOTSTRAP_CLAIM)?.filter(|c| *c != hostname) {
+                        let full = MirrorView::from_bags(&bags);
+                        let related = full.hosts.as_ref().is_none_or(|h| h.contains(&claim));
+                        if related {
+                            ctx.set_status(Status::waiting(format!(
+                                "waiting for {claim} to bootstrap the cluster"
+                            )))?;
+                            writes.insert(TOKEN_REQUEST.into(), Some(current_generation(&own).to_string()));
+                            self.write(ctx, id, writes)?;
+                            return Ok(events);
+                        }
+                    }
+                    ctx.leader_set([(BOOTSTRAP_CLAIM.to_owned(), Some(hostname.clone()))])?;
+                }
                 events.push(ConsumerEvent::PreBootstrap);
                 ctx.set_status(Status::maintenance("bootstrapping the cluster"))?;
                 let out = self.run_logged(ctx, &self.command.bootstrap(&self.bootstrap_args), "")?;
@@ -481,8 +614,6 @@ impl Consumer {
                     writes.insert(JOINED.into(), Some("true".into()));
                     writes.insert(MIRROR.into(), Some(DOWN.into()));
                     ctx.set_status(Status::active("joined the cluster"))?;
-                    // Newly joined members are PENDING: look again soon.
-                    ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
                     self.write(ctx, id, writes)?;
                     return Ok(events);
                 }
@@ -518,8 +649,11 @@ impl Consumer {
         // In the cluster.
         writes.insert(TOKEN_REQUEST.into(), None);
         writes.insert(JOINED.into(), Some("true".into()));
+        // The communicator needs the whole mirror; other units stop at the plan's first test.
+        let mirror = MirrorView::from_bags(&bags);
         let plan = communicator_plan(&hostname, &members, &mirror, &own);
-        if plan.pending {
+
+        if plan.pending && plan.would_communicate {
             ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
         }
         if !plan.communicator {
@@ -539,13 +673,16 @@ impl Consumer {
         }
         writes.insert(MIRROR.into(), Some(UP.into()));
         writes.insert(MEMBERS.into(), Some(plan.members.join(",")));
+        writes.insert(COMMUNICATOR.into(), Some(hostname.clone()));
         for (name, force) in &plan.remove {
             ctx.info(format!(
                 "removing cluster member {name}: its machine left or lost its state"
             ));
             self.run_logged(ctx, &self.command.remove(name, *force), "")?;
         }
+        let mut retry_later = false;
         let mut cache: BTreeMap<String, Minted> = self.read_cache(ctx)?;
+
         let mut cache_dirty = false;
         for (host, generation) in &plan.mint {
             let token = match cache.get(host).filter(|m| m.generation == *generation) {
@@ -553,8 +690,13 @@ impl Consumer {
                 None => {
                     let out = self.run_logged(ctx, &self.command.add(host), "")?;
                     if !out.success() {
+                        // "name is taken" for a host that is no member: a token minted in a hook
+                        // that then failed, whose value is lost. It expires (ensemble mints with
+                        // a short lifetime); look again until it has.
+                        retry_later = true;
                         continue;
                     }
+
                     let token = out.stdout.trim().to_owned();
                     if token.is_empty() || token.contains(char::is_whitespace) {
                         ctx.warn(format!("`{}` printed no usable token", self.command.add(host)));
@@ -600,6 +742,10 @@ impl Consumer {
         if cache_dirty {
             self.write_cache(ctx, &cache)?;
         }
+        if retry_later {
+            ctx.schedule(RETRY_EVENT, NAME_TAKEN_RETRY)?;
+        }
+
         let queued = plan.mint.len();
         ctx.set_status(Status::active(if queued > 0 {
             format!("in the cluster; communicator, minted {queued} token(s)")
@@ -655,7 +801,7 @@ impl Consumer {
 }
 
 fn is_communicator_key(k: &str) -> bool {
-    k.starts_with(MIRROR_PREFIX) || k.starts_with(ANSWERS_PREFIX) || k == MEMBERS
+    k.starts_with(MIRROR_PREFIX) || k.starts_with(ANSWERS_PREFIX) || k == MEMBERS || k == COMMUNICATOR
 }
 
 #[cfg(test)]
@@ -754,7 +900,13 @@ mod tests {
 
     #[test]
     fn departed_members_are_removed_only_with_quorum() {
-        let v = mirror(&[("mirror", "up"), ("ensemble", "1"), ("members", "a,c")]);
+        // The mirror's `members` still lists b (the last round's), but its `hosts` does not.
+        let v = mirror(&[
+            ("mirror", "up"),
+            ("ensemble", "1"),
+            ("members", "a,b,c"),
+            ("hosts", "a,c"),
+        ]);
         let members = [
             m("a", Role::Voter, "ONLINE"),
             m("b", Role::Voter, "UNREACHABLE"),

@@ -32,6 +32,13 @@ pub const ANSWERS_PREFIX: &str = "answers-";
 /// ensemble, communicator and distributor unit bags: the cluster's member names, sorted,
 /// comma-separated.
 pub const MEMBERS: &str = "members";
+/// ensemble, communicator and distributor unit bags: the communicator's hostname. A unit in
+/// the cluster looks at the cluster (`list`) only when it is the communicator or when the named
+/// communicator's host has left.
+pub const COMMUNICATOR: &str = "communicator";
+/// ensemble, distributor unit bag: the hostnames of every consumer unit related now, sorted,
+/// comma-separated (a member whose host is not listed has left).
+pub const HOSTS: &str = "hosts";
 /// ensemble, distributor unit bag: the protocol version ensemble speaks (`1`).
 pub const ENSEMBLE: &str = "ensemble";
 /// The value of [`ENSEMBLE`].

@@ -122,9 +122,19 @@ pub fn plan_leader(relations: &[RelationView], app_bag: &Databag) -> ProviderPla
         .into_iter()
         .collect();
 
+    let communicator = mirrors
+        .iter()
+        .find_map(|(_, _, bag)| bag.get(COMMUNICATOR).cloned());
     let mut desired = Databag::new();
     desired.insert(MIRROR.into(), UP.into());
+    if let Some(c) = communicator.filter(|c| valid_hostname(c)) {
+        desired.insert(COMMUNICATOR.into(), c);
+    }
     desired.insert(ENSEMBLE.into(), PROTOCOL_VERSION.into());
+    if !hosts.is_empty() {
+        let names: Vec<&str> = hosts.keys().map(String::as_str).collect();
+        desired.insert(HOSTS.into(), names.join(","));
+    }
     if let Some(m) = &members_value {
         if !m.is_empty() {
             desired.insert(MEMBERS.into(), m.clone());
@@ -234,6 +244,38 @@ pub fn plan_follower(relations: &[RelationView]) -> ProviderPlan {
     plan
 }
 
+/// The stored-state key of the leader's summary of the consumers' bags.
+pub const SUMMARY_KEY: &str = "microcluster.provider";
+
+/// The leader's summary of one relation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RelationSummary {
+    app: Option<String>,
+    units: BTreeMap<String, Databag>,
+}
+
+/// The leader's summary of every consumer relation, by relation id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Summary {
+    relations: BTreeMap<u32, RelationSummary>,
+}
+
+/// The keys of a consumer bag the protocol reads (an `up` unit's mirrored keys too).
+fn relevant(bag: &Databag) -> Databag {
+    let up = bag.get(MIRROR).is_some_and(|m| m == UP);
+    bag.iter()
+        .filter(|(k, _)| {
+            matches!(k.as_str(), HOSTNAME | TOKEN_REQUEST | JOINED | MIRROR)
+                || (up
+                    && (k.starts_with(MIRROR_PREFIX)
+                        || k.starts_with(ANSWERS_PREFIX)
+                        || *k == MEMBERS
+                        || *k == COMMUNICATOR))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Errors of the provider.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -257,39 +299,98 @@ impl Provider {
         }
     }
 
-    /// Reads every consumer relation, plans, and writes. Runs on every hook: it is cheap when
-    /// nothing changed (one read per consumer unit, no write).
+    /// Plans and writes. The leader keeps a summary of the consumers' bags (the keys the
+    /// protocol reads) in its stored state: a relation hook re-reads only the unit it names, any
+    /// other hook (leader-elected, update-status, start-up) re-reads every bag. So a hook costs
+    /// O(1) reads, not one per consumer unit; the summary rolls back with a failed hook like
+    /// everything else, and update-status repairs anything it could have missed.
     pub fn handle(&self, ctx: &mut Context<'_>, event: &Event) -> Result<ProviderPlan, ProviderError> {
+        let leader = ctx.is_leader()?;
+        let ids: Vec<RelationId> = ctx.relation_ids(&self.endpoint)?;
         let broken = match event {
             Event::RelationBroken(r) if r.endpoint == self.endpoint => Some(r.relation_id),
             _ => None,
         };
-        let departing = match event {
-            Event::RelationDeparted(r) if r.endpoint == self.endpoint => r.departing_unit.clone(),
-            _ => None,
+        let mut summary: Summary = if leader {
+            ctx.stored(SUMMARY_KEY)?
+        } else {
+            Summary::default()
         };
-        let mut views = Vec::new();
-        for rel in ctx.relations(&self.endpoint)? {
-            if Some(rel.id) == broken {
-                continue;
-            }
-            let mut units = Vec::new();
-            for u in &rel.units {
-                if Some(u) == departing.as_ref() {
+        let ours = event.relation().filter(|r| r.endpoint == self.endpoint);
+        let incremental =
+            leader && ours.is_some() && ids.iter().all(|id| summary.relations.contains_key(&id.0));
+        summary
+            .relations
+            .retain(|id, _| ids.contains(&RelationId(*id)) && Some(RelationId(*id)) != broken);
+        if leader && !incremental {
+            summary.relations.clear();
+            for id in &ids {
+                if Some(*id) == broken {
                     continue;
                 }
-                let bag = ctx.data(rel.id, &BagOwner::Unit(u.clone()))?.clone();
-                units.push((u.clone(), bag));
+                let rel = ctx.relation(*id)?.clone();
+                let mut units = BTreeMap::new();
+                for u in &rel.units {
+                    let bag = ctx.data(*id, &BagOwner::Unit(u.clone()))?;
+                    units.insert(u.to_string(), relevant(bag));
+                }
+                summary.relations.insert(
+                    id.0,
+                    RelationSummary {
+                        app: rel.app.map(|a| a.to_string()),
+                        units,
+                    },
+                );
             }
-            let own = ctx.unit_data(rel.id)?.clone();
+        } else if let Some(r) = ours.filter(|_| leader) {
+            if let Some(rs) = summary.relations.get_mut(&r.relation_id.0) {
+                match event {
+                    Event::RelationDeparted(_) => {
+                        if let Some(d) = r.departing_unit.as_ref().or(r.remote_unit.as_ref()) {
+                            rs.units.remove(d.as_str());
+                        }
+                    }
+                    Event::RelationBroken(_) => {}
+                    _ => {
+                        if let Some(u) = &r.remote_unit {
+                            let bag = ctx.data(r.relation_id, &BagOwner::Unit(u.clone()))?;
+                            rs.units.insert(u.to_string(), relevant(bag));
+                        }
+                        if rs.app.is_none() {
+                            rs.app = r.remote_app.as_ref().map(|a| a.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        let mut views = Vec::new();
+        for id in &ids {
+            if Some(*id) == broken {
+                continue;
+            }
+            let own = ctx.unit_data(*id)?.clone();
+            let (app, units) = match summary.relations.get(&id.0) {
+                Some(rs) => (
+                    rs.app.as_deref().and_then(|a| AppName::parse(a).ok()),
+                    rs.units
+                        .iter()
+                        .filter_map(|(u, b)| UnitName::parse(u).ok().map(|u| (u, b.clone())))
+                        .collect(),
+                ),
+                None => (None, Vec::new()),
+            };
             views.push(RelationView {
-                id: rel.id,
-                app: rel.app.clone(),
+                id: *id,
+                app,
                 units,
                 own,
             });
         }
-        let leader = ctx.is_leader()?;
+        if leader {
+            ctx.set_stored(SUMMARY_KEY, &summary)?;
+        } else {
+            ctx.remove_stored(SUMMARY_KEY);
+        }
         let plan = if leader {
             let app_bag = match views.first() {
                 Some(v) => ctx.app_data(v.id)?.clone(),
@@ -401,7 +502,12 @@ mod tests {
         let d2 = desired(&plan, &v2.own, 3);
         assert_eq!(
             d2,
-            bag(&[("mirror", "up"), ("ensemble", "1"), ("members", "h0,h1")])
+            bag(&[
+                ("mirror", "up"),
+                ("ensemble", "1"),
+                ("members", "h0,h1"),
+                ("hosts", "h0,h1")
+            ])
         );
         assert_eq!(plan.bootstrap_app, None);
     }

@@ -1,0 +1,28 @@
+//! The scenarios behind the `ensemble` command: each coordination library's simulated runs and
+//! the invariants they must hold, registered for `ensemble check` and used by the tests.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod formation;
+
+use juju_sim::scenarios::{self, Scenario};
+
+/// Every registered scenario: the simulator's own, then each library's.
+pub fn registry() -> Vec<Scenario> {
+    let mut all = scenarios::builtin();
+    all.push(Scenario {
+        name: "token-distribution",
+        about: "20-50 microcluster units (sometimes two applications) and 1-3 distributor units \
+                form one cluster under random faults (agent deaths, failed hooks, leader loss, \
+                failing or garbage workload commands, scale-up)",
+        run: formation::chaos_run,
+    });
+    all.push(Scenario {
+        name: "token-distribution-500",
+        about: "500 microcluster units deployed at once form one cluster; the distributor's bag \
+                stays under 200 bytes per unit",
+        run: formation::large_run,
+    });
+    all
+}
