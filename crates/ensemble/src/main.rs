@@ -130,13 +130,24 @@ fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
     if units == 0 {
         bail!("--units must be at least 1");
     }
-    println!(
-        "Deploying {units} units of peer-demo (a peer relation) in the embedded Juju simulator, seed {seed}."
-    );
+    println!("Deploying the demo model in the embedded Juju simulator, seed {seed}:");
+    println!("  peer-demo        {units} units of an example charm with a peer relation");
+    println!("  shared-password  5 units sharing a leader-generated password (leadership)");
+    println!("  microovn         {units} units forming one microcluster through the token distributor");
+    println!("  distributor      1 unit of the microcluster-token-distributor charm\n");
     let started = Instant::now();
     let mut sim = Sim::new(seed);
-    sim.set_replay_hint("ensemble demo --seed {seed}");
+    sim.set_replay_hint(&format!("ensemble demo --seed {seed}"));
     sim.deploy("peer-demo", units, PeerCharm::default, peer_metadata());
+    let pw_meta = charm::Metadata::from_charmcraft_yaml(leadership::example::CHARMCRAFT_YAML)
+        .context("the shared-password charm's metadata")?;
+    sim.deploy(
+        "shared-password",
+        5,
+        leadership::example::PeerPasswordCharm::default,
+        pw_meta,
+    );
+    ensemble::formation::deploy(&mut sim, &[("microovn", units)], 1);
     if faults {
         sim.fault_at(
             Duration::from_secs(60),
@@ -164,7 +175,28 @@ fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
         sim.trace().len(),
         started.elapsed().as_secs_f64()
     );
-    println!("{}", sim.status_table_limited(20));
+    println!("{}", sim.status_table_limited(40));
+    println!("Leadership: the password each shared-password unit stored (a fingerprint, never the password)");
+    for u in sim.alive_units("shared-password") {
+        let status = sim.unit_status(&u).map(|s| s.message).unwrap_or_default();
+        let leader = if sim.leader("shared-password").as_deref() == Some(u.as_str()) {
+            " (leader)"
+        } else {
+            ""
+        };
+        println!("  {u:<20} {status}{leader}");
+    }
+    let report = ensemble::formation::report(&sim, &["microovn"]);
+    println!("\nToken distribution:");
+    for (cluster, members) in &report.clusters {
+        println!("  {cluster}: {} members", members.len());
+    }
+    println!(
+        "  units outside any cluster: {}; largest distributor bag: {} bytes ({} per unit)\n",
+        report.outside.len(),
+        report.largest_distributor_bag,
+        report.largest_distributor_bag / report.live_units.max(1)
+    );
     println!("Metrics\n{}", sim.metrics());
     Ok(ExitCode::SUCCESS)
 }
