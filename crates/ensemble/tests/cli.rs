@@ -21,7 +21,19 @@ fn demo_shows_the_status_table_and_the_metrics() {
     assert!(ok, "{out}");
     assert!(out.contains("Unit") && out.contains("peer-demo/3"), "{out}");
     assert!(out.contains("relation-changed"), "{out}");
-    assert!(out.contains("leader elections       2"), "{out}");
+    // Four applications elect a leader at deploy; the fault costs peer-demo one more election.
+    assert!(out.contains("leader elections       5"), "{out}");
+    // Leadership: five units, one fingerprint.
+    let fingerprints: std::collections::BTreeSet<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("shared-password/"))
+        .filter_map(|l| l.split("password ").nth(1))
+        .map(|f| f.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(fingerprints.len(), 1, "{out}");
+    // Token distribution: one cluster of the four units.
+    assert!(out.contains("cluster-1: 4 members"), "{out}");
+    assert!(out.contains("units outside any cluster: 0"), "{out}");
 }
 
 #[test]
