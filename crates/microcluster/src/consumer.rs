@@ -28,6 +28,12 @@ pub const TOKEN_CACHE_FILE: &str = "/var/lib/ensemble/microcluster/minted-tokens
 /// running it (Juju 3.x; see the protocol document).
 pub const BOOTSTRAP_CLAIM: &str = "microcluster-bootstrapper";
 
+/// The leader setting holding when the claim was made (Unix seconds, the claimer's clock).
+pub const BOOTSTRAP_CLAIM_AT: &str = "microcluster-bootstrapper-at";
+
+/// How long another unit's bootstrap claim stands without a cluster to show for it.
+pub const BOOTSTRAP_CLAIM_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// How long the communicator waits before trying `add` again after it failed (a name still
 /// taken by a lost token, the workload briefly unavailable).
 pub const NAME_TAKEN_RETRY: Duration = Duration::from_secs(60);
@@ -571,43 +577,70 @@ impl Consumer {
                 // even if this hook then dies, so a leader elected meanwhile does not create a
                 // second cluster. Another unit's claim stands while its host is still related.
                 if ctx.juju_version().has_leader_settings() {
+                    let now = ctx
+                        .now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or(0);
                     if let Some(claim) = ctx.leader_get(BOOTSTRAP_CLAIM)?.filter(|c| *c != hostname) {
+                        let at: u64 = ctx
+                            .leader_get(BOOTSTRAP_CLAIM_AT)?
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0);
                         let full = MirrorView::from_bags(&bags);
                         let related = full.hosts.as_ref().is_none_or(|h| h.contains(&claim));
-                        if related {
+                        // A claim without a cluster to show for it after a while is void (its
+                        // bootstrap failed, or its unit is gone); clocks need only agree roughly.
+                        let fresh = now.saturating_sub(at) < BOOTSTRAP_CLAIM_TIMEOUT.as_secs();
+                        if related && fresh {
                             ctx.set_status(Status::waiting(format!(
                                 "waiting for {claim} to bootstrap the cluster"
                             )))?;
                             writes.insert(TOKEN_REQUEST.into(), Some(current_generation(&own).to_string()));
+                            ctx.schedule(RETRY_EVENT, NAME_TAKEN_RETRY)?;
                             self.write(ctx, id, writes)?;
                             return Ok(events);
                         }
                     }
-                    ctx.leader_set([(BOOTSTRAP_CLAIM.to_owned(), Some(hostname.clone()))])?;
+                    ctx.leader_set([
+                        (BOOTSTRAP_CLAIM.to_owned(), Some(hostname.clone())),
+                        (BOOTSTRAP_CLAIM_AT.to_owned(), Some(now.to_string())),
+                    ])?;
                 }
                 events.push(ConsumerEvent::PreBootstrap);
                 ctx.set_status(Status::maintenance("bootstrapping the cluster"))?;
                 let out = self.run_logged(ctx, &self.command.bootstrap(&self.bootstrap_args), "")?;
-                if !out.success() {
+                // Exit 0 is not proof: ask the cluster (a rare second `list`).
+                let members = match out.success() {
+                    true => self.members_including(ctx, &hostname)?,
+                    false => None,
+                };
+                let Some(members) = members else {
                     ctx.set_status(Status::blocked("cannot bootstrap the cluster; see the log"))?;
                     ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
                     self.write(ctx, id, writes)?;
                     return Ok(events);
-                }
+                };
                 ctx.set_stored(STORED_KEY, &Bookkeeping { bootstrapper: true })?;
                 events.push(ConsumerEvent::Bootstrapped);
                 events.push(ConsumerEvent::Joined { bootstrapper: true });
-                vec![Member {
-                    name: hostname.clone(),
-                    role: Role::Voter,
-                    status: "ONLINE".into(),
-                }]
+                members
             }
             Decision::Join { token, generation } => {
                 events.push(ConsumerEvent::PreJoin);
                 ctx.set_status(Status::maintenance("joining the cluster"))?;
                 let out = self.run_logged(ctx, &self.command.join(&token, &self.join_args), &token)?;
-                if out.success() {
+                // Exit 0 is not proof: ask the cluster (one more `list`, once per join).
+                let joined = out.success() && self.members_including(ctx, &hostname)?.is_some();
+                if out.success() && !joined {
+                    ctx.warn("`join` exited 0 but the cluster does not list this host; trying again soon");
+                    writes.insert(TOKEN_REQUEST.into(), Some(generation.to_string()));
+                    ctx.set_status(Status::waiting("joining failed; trying again soon"))?;
+                    ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
+                    self.write(ctx, id, writes)?;
+                    return Ok(events);
+                }
+                if joined {
                     ctx.set_stored(STORED_KEY, &Bookkeeping { bootstrapper: false })?;
                     events.push(ConsumerEvent::Joined { bootstrapper: false });
                     writes.insert(TOKEN_REQUEST.into(), None);
@@ -754,6 +787,18 @@ impl Consumer {
         }))?;
         self.write(ctx, id, writes)?;
         Ok(events)
+    }
+
+    /// `list` again; the members if they include `host`.
+    fn members_including(
+        &self,
+        ctx: &mut Context<'_>,
+        host: &str,
+    ) -> Result<Option<Vec<Member>>, ConsumerError> {
+        let out = ctx.run(&self.command.list())?;
+        Ok(cli::list_result(&out)
+            .ok()
+            .filter(|m| m.iter().any(|m| m.name == host)))
     }
 
     fn write(
