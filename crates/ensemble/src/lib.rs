@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod formation;
+pub mod pack;
 
 use juju_sim::scenarios::{self, Scenario};
 

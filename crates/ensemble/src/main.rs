@@ -62,6 +62,20 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
+    /// Builds a .charm archive from a Rust charm's directory (charmcraft.yaml + Cargo.toml).
+    Pack {
+        /// The charm's directory, such as charms/token-distributor.
+        dir: std::path::PathBuf,
+        /// Use this binary instead of building one (cargo build --release, statically linked).
+        #[arg(long)]
+        binary: Option<std::path::PathBuf>,
+        /// The architecture the binary is for (default: this machine's).
+        #[arg(long)]
+        arch: Option<String>,
+        /// Where to write the archive (default: <name>_<base>-<arch>.charm here).
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -99,6 +113,12 @@ fn main() -> ExitCode {
             jobs,
             list,
         } => check(scenario, seeds, seed, jobs, list),
+        Command::Pack {
+            dir,
+            binary,
+            arch,
+            output,
+        } => pack(&dir, binary, arch, output),
         Command::Bench {
             what:
                 BenchWhat::Sim {
@@ -409,6 +429,105 @@ fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyh
     println!(
         "\nchanged: relation-changed hooks; rel. vs: virtual seconds until the last relation hook; \
          idle vs: virtual seconds to quiescence (update-status rounds included)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `[package] name` of a Cargo.toml.
+fn package_name(manifest: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+        } else if in_package {
+            if let Some(v) = line
+                .strip_prefix("name")
+                .map(str::trim)
+                .and_then(|r| r.strip_prefix('='))
+            {
+                return Some(v.trim().trim_matches('"').to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn pack(
+    dir: &std::path::Path,
+    binary: Option<std::path::PathBuf>,
+    arch: Option<String>,
+    output: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    if binary.is_none() && arch.is_some() {
+        bail!("--arch is for a binary built elsewhere: pass --binary too");
+    }
+    let arch = arch.unwrap_or_else(|| ensemble::pack::host_arch().to_owned());
+    let binary = match binary {
+        Some(b) => b,
+        None => {
+            let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
+                .with_context(|| format!("{}: no Cargo.toml (pass --binary)", dir.display()))?;
+            let name = package_name(&manifest).context("Cargo.toml has no [package] name")?;
+            let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+            println!("Building {name} for {triple}, statically linked...");
+            let manifest_path = dir.join("Cargo.toml");
+            let status = std::process::Command::new("cargo")
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "-p",
+                    &name,
+                    "--target",
+                    &triple,
+                    "--manifest-path",
+                ])
+                .arg(&manifest_path)
+                .env("RUSTFLAGS", "-C target-feature=+crt-static -C strip=debuginfo")
+                .status()
+                .context("cannot run cargo")?;
+            if !status.success() {
+                bail!("cargo build failed: {status}");
+            }
+            let meta = std::process::Command::new("cargo")
+                .args([
+                    "metadata",
+                    "--format-version",
+                    "1",
+                    "--no-deps",
+                    "--manifest-path",
+                ])
+                .arg(&manifest_path)
+                .output()
+                .context("cannot run cargo metadata")?;
+            let meta: serde_json::Value =
+                serde_json::from_slice(&meta.stdout).context("cargo metadata printed no JSON")?;
+            let target = meta["target_directory"]
+                .as_str()
+                .context("cargo metadata has no target_directory")?;
+            std::path::PathBuf::from(format!("{target}/{triple}/release/{name}"))
+        }
+    };
+    let text = std::fs::read_to_string(dir.join("charmcraft.yaml"))
+        .with_context(|| format!("{}: no charmcraft.yaml", dir.display()))?;
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).context("charmcraft.yaml")?;
+    let name = doc
+        .get("name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("charm")
+        .to_owned();
+    let base = doc
+        .get("base")
+        .and_then(|v| v.as_str())
+        .unwrap_or("ubuntu@24.04")
+        .replace('@', "-");
+    let out = output.unwrap_or_else(|| format!("{name}_{base}-{arch}.charm").into());
+    let packed = ensemble::pack::pack(dir, &binary, &arch, &out)?;
+    println!(
+        "Packed {} ({} files) into {}",
+        packed.name,
+        packed.files.len(),
+        out.display()
     );
     Ok(ExitCode::SUCCESS)
 }
