@@ -79,6 +79,13 @@ impl<'s> HookBackend<'s> {
         self.tool_calls += 1;
     }
 
+    /// Counts a tool call to an action tool; the running action, or a refusal outside one.
+    fn running_action(&mut self, tool: &str) -> Result<usize, BackendError> {
+        self.tool();
+        self.action
+            .ok_or_else(|| BackendError::Refused(format!("{tool}: not running an action")))
+    }
+
     /// The unit's local view of relation `id`, if the unit is in it (or it is the event's).
     fn local(&self, id: RelationId) -> Result<usize, BackendError> {
         let ri = id.0 as usize;
@@ -674,19 +681,13 @@ impl Backend for HookBackend<'_> {
     }
 
     fn action_set(&mut self, results: &BTreeMap<String, String>) -> Result<(), BackendError> {
-        self.tool();
-        let id = self
-            .action
-            .ok_or(BackendError::Refused("action-set: not running an action".into()))?;
+        let id = self.running_action("action-set")?;
         self.sim.actions[id].results.extend(results.clone());
         Ok(())
     }
 
     fn action_fail(&mut self, message: &str) -> Result<(), BackendError> {
-        self.tool();
-        let id = self
-            .action
-            .ok_or(BackendError::Refused("action-fail: not running an action".into()))?;
+        let id = self.running_action("action-fail")?;
         let a = &mut self.sim.actions[id];
         a.failed = true;
         a.message = message.to_owned();
@@ -694,10 +695,7 @@ impl Backend for HookBackend<'_> {
     }
 
     fn action_log(&mut self, message: &str) -> Result<(), BackendError> {
-        self.tool();
-        let id = self
-            .action
-            .ok_or(BackendError::Refused("action-log: not running an action".into()))?;
+        let id = self.running_action("action-log")?;
         self.sim.actions[id].logs.push(message.to_owned());
         Ok(())
     }

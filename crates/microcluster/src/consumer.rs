@@ -183,8 +183,7 @@ impl MirrorView {
             Some(_) => None,
             // A mirror without answers (the Python distributor, or a Python communicator's token):
             // good for a first request only.
-            None if !self.ensemble || generation == 1 => (generation == 1).then_some(t.as_str()),
-            None => None,
+            None => (generation == 1).then_some(t.as_str()),
         }
     }
 }
