@@ -123,6 +123,14 @@ impl Sim {
 
     /// Processes one queued event. Returns false when the queue is empty.
     pub(crate) fn step(&mut self) -> bool {
+        if self.real_origin.is_some() {
+            let Some(next) = self.heap.peek().map(|i| i.time) else {
+                return false;
+            };
+            if self.wait_real(next) {
+                return true;
+            }
+        }
         let Some(item) = self.heap.pop() else {
             return false;
         };
@@ -131,6 +139,9 @@ impl Sim {
         }
         if item.time > self.now {
             self.now = item.time;
+        }
+        if let Some(origin) = self.real_origin {
+            self.now = self.now.max(crate::process::wall_vt(origin));
         }
         match item.kind {
             QKind::Resolve(u) => {
@@ -152,6 +163,44 @@ impl Sim {
             QKind::Fault(f) => self.apply_fault(*f),
         }
         true
+    }
+
+    /// With the process driver: waits until the wall clock reaches `until`, serving what
+    /// background processes send meanwhile. Returns true as soon as one was served (the queue
+    /// may have changed), false when the time has come (or without the driver).
+    pub(crate) fn wait_real(&mut self, until: VTime) -> bool {
+        let (Some(origin), Some(driver)) = (self.real_origin, self.driver.clone()) else {
+            return false;
+        };
+        loop {
+            let wall = crate::process::wall_vt(origin);
+            if wall >= until {
+                return false;
+            }
+            if driver.pump(dur(until - wall)) {
+                self.now = self.now.max(crate::process::wall_vt(origin));
+                self.absorb_driver();
+                return true;
+            }
+        }
+    }
+
+    /// Schedules the `juju-exec` hooks and logs the lines the process driver collected.
+    fn absorb_driver(&mut self) {
+        let Some(driver) = self.driver.clone() else {
+            return;
+        };
+        for (unit, level, line) in driver.take_logs() {
+            if let Some(&u) = self.unit_index.get(&unit) {
+                self.unit_log(u, level, line);
+            }
+        }
+        for (unit, name) in driver.take_execs() {
+            if let Some(&u) = self.unit_index.get(&unit) {
+                self.log_event(format!("{unit}: juju-exec hooks/{name}"));
+                self.push(self.now, QKind::Exec(u, name));
+            }
+        }
     }
 
     fn tick(&mut self, u: UnitId) {
@@ -520,6 +569,7 @@ impl Sim {
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| runner.run(&mut backend, setup, &event)));
         let done = backend.finish();
+        self.absorb_driver();
         let mut ok = matches!(result, Ok(Ok(_)));
         match &result {
             Ok(Ok(_)) => {}
@@ -566,7 +616,11 @@ impl Sim {
             let f = 1.0 + cost.jitter * (2.0 * self.rng.unit_f64() - 1.0);
             d = ((d as f64) * f.max(0.0)) as VTime;
         }
-        let d = d.max(1);
+        let mut d = d.max(1);
+        if let Some(origin) = self.real_origin {
+            // Real time: the hook took what it took.
+            d = crate::process::wall_vt(origin).saturating_sub(start).max(1);
+        }
         let mut end = start + d;
         let mut kill = false;
         if !spared

@@ -85,7 +85,7 @@
 //! prints the seed and how to replay it (`SIM_SEED=<n> cargo test ...` by default; see
 //! [`seed_from_env`] and [`Sim::set_replay_hint`]).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
@@ -94,6 +94,7 @@ pub mod charms;
 mod config;
 mod engine;
 mod model;
+pub mod process;
 mod rng;
 pub mod scenarios;
 mod secrets;
@@ -105,6 +106,7 @@ pub mod workload;
 pub use backend::EPOCH_SECS;
 pub use config::{CommandFault, CostModel, Fault, FaultProfile, SimConfig, TraceMode};
 pub use model::{Life, MachineSpec};
+pub use process::{ProcessConfig, ProcessHookStat};
 pub use rng::Rng;
 pub use sim::{seed_from_env, ActionRecord, ActionStatus, Idle, Sim, SimError, UnitInfo};
 pub use trace::{HookKind, HookOutcome, HookRecord, Metrics, Trace, TraceSink, HOOK_KINDS};

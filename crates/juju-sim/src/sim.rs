@@ -30,6 +30,16 @@ pub enum SimError {
     /// A name is not valid.
     #[error("invalid name: {0}")]
     BadName(String),
+    /// [`Sim::run_while`]'s condition still held when its time ran out.
+    #[error("the condition still holds after {after:.1} s; seed={seed}; replay: {replay}")]
+    StillRunning {
+        /// Seconds run (virtual, or real with the process driver).
+        after: f64,
+        /// The seed.
+        seed: u64,
+        /// How to replay.
+        replay: String,
+    },
     /// Juju would refuse this (an unknown endpoint, mismatched interfaces, a limit reached, ...).
     #[error("{0}")]
     Refused(String),
@@ -156,6 +166,10 @@ pub struct Sim {
     /// starts with an empty disk.
     pub(crate) files: BTreeMap<u32, BTreeMap<std::path::PathBuf, (Vec<u8>, u32)>>,
     pub(crate) mc_prefixes: Vec<(AppId, Vec<String>)>,
+    /// The process driver, when hooks may run as processes (see [`Sim::with_processes`]).
+    pub(crate) driver: Option<Rc<crate::process::Driver>>,
+    /// With the process driver, virtual time is wall-clock time since this instant.
+    pub(crate) real_origin: Option<std::time::Instant>,
 }
 
 /// Reads `SIM_SEED` from the environment (to replay a failing test), or returns `default`.
@@ -213,7 +227,80 @@ impl Sim {
             microcluster: None,
             files: BTreeMap::new(),
             mc_prefixes: Vec::new(),
+            driver: None,
+            real_origin: None,
         }
+    }
+
+    /// A model whose applications may run as processes ([`Sim::deploy_charm_dir`]): each hook
+    /// runs the unit's charm directory's `dispatch` with Juju's environment, and its hook-tool
+    /// calls reach this model over the unit's socket. Time in such a model is real: a hook
+    /// takes as long as its process runs, and `run_*` wait on the wall clock (the seed still
+    /// decides every ordering choice). In-process applications ([`Sim::deploy`]) live in the
+    /// same model.
+    pub fn with_processes(seed: u64, cfg: SimConfig, processes: crate::ProcessConfig) -> Result<Self, SimError> {
+        let driver = crate::process::Driver::new(processes, &cfg.model).map_err(SimError::Refused)?;
+        let mut sim = Self::with_config(seed, cfg);
+        sim.driver = Some(Rc::new(driver));
+        sim.real_origin = Some(std::time::Instant::now());
+        Ok(sim)
+    }
+
+    /// Deploys an application whose charm is the directory `charm_dir` (with an executable
+    /// `dispatch` and its `metadata.yaml` or `charmcraft.yaml`): each unit gets a copy, and its
+    /// hooks run as processes. Needs a model made with [`Sim::with_processes`].
+    pub fn deploy_charm_dir(&mut self, app: &str, units: usize, charm_dir: &std::path::Path) -> Result<&mut Self, SimError> {
+        let (runner, meta) = self.process_runner(app, charm_dir, 1)?;
+        self.deploy_runner(app, units, runner, meta)?;
+        Ok(self)
+    }
+
+    /// Refreshes an application to the charm in `charm_dir`: each unit's charm directory gets
+    /// the new charm's files (what the old charm wrote itself, such as its state, stays), then
+    /// upgrade-charm and config-changed run.
+    pub fn refresh_charm_dir(&mut self, app: &str, charm_dir: &std::path::Path) -> Result<(), SimError> {
+        let a = self.app_id(app)?;
+        let rev = self.apps[a].charm_rev + 1;
+        let (runner, meta) = self.process_runner(app, charm_dir, rev)?;
+        self.refresh_runner(a, runner, meta);
+        Ok(())
+    }
+
+    fn process_runner(
+        &self,
+        app: &str,
+        charm_dir: &std::path::Path,
+        rev: u64,
+    ) -> Result<(Rc<dyn CharmRunner>, Metadata), SimError> {
+        let Some(driver) = self.driver.clone() else {
+            return Err(SimError::Refused(
+                "this model runs no processes: make it with Sim::with_processes".into(),
+            ));
+        };
+        let meta = Metadata::load(charm_dir)
+            .map_err(|e| SimError::Refused(format!("charm of {app} in {}: {e}", charm_dir.display())))?;
+        let source = charm_dir
+            .canonicalize()
+            .map_err(|e| SimError::Refused(format!("charm of {app} in {}: {e}", charm_dir.display())))?;
+        Ok((
+            Rc::new(crate::process::ProcessRunner { source, rev, driver }),
+            meta,
+        ))
+    }
+
+    /// What each hook process did, in the order they ran (empty without the process driver).
+    pub fn process_stats(&self) -> Vec<crate::ProcessHookStat> {
+        self.driver.as_ref().map(|d| d.stats()).unwrap_or_default()
+    }
+
+    /// A unit's charm directory under the process driver (`JUJU_CHARM_DIR`).
+    pub fn unit_charm_dir(&self, unit: &str) -> Option<std::path::PathBuf> {
+        self.driver.as_ref().map(|d| d.charm_dir(unit))
+    }
+
+    /// The process driver's settings, if this model has one.
+    pub fn process_config(&self) -> Option<&crate::ProcessConfig> {
+        self.driver.as_ref().map(|d| d.config())
     }
 
     /// The seed.
@@ -297,6 +384,20 @@ impl Sim {
         C: Charm + 'static,
         F: Fn() -> C + 'static,
     {
+        let runner = Rc::new(Factory {
+            make,
+            _charm: std::marker::PhantomData,
+        });
+        self.deploy_runner(app, units, runner, meta)
+    }
+
+    fn deploy_runner(
+        &mut self,
+        app: &str,
+        units: usize,
+        runner: Rc<dyn CharmRunner>,
+        meta: Metadata,
+    ) -> Result<(), SimError> {
         let name = AppName::parse(app).map_err(|e| SimError::BadName(e.to_string()))?;
         if self.app_index.contains_key(app) {
             return Err(SimError::Refused(format!("application {app:?} already exists")));
@@ -304,10 +405,7 @@ impl Sim {
         let a = self.apps.len();
         self.apps.push(App {
             name,
-            runner: Rc::new(Factory {
-                make,
-                _charm: std::marker::PhantomData,
-            }),
+            runner,
             meta: Rc::new(meta),
             charm_rev: 1,
             config: BTreeMap::new(),
@@ -664,17 +762,23 @@ impl Sim {
         F: Fn() -> C + 'static,
     {
         let a = self.app_id(app)?;
-        self.apps[a].runner = Rc::new(Factory {
+        let runner = Rc::new(Factory {
             make,
             _charm: std::marker::PhantomData,
         });
+        self.refresh_runner(a, runner, meta);
+        Ok(())
+    }
+
+    fn refresh_runner(&mut self, a: AppId, runner: Rc<dyn CharmRunner>, meta: Metadata) {
+        let app = self.apps[a].name.to_string();
+        self.apps[a].runner = runner;
         self.apps[a].meta = Rc::new(meta);
         self.apps[a].charm_rev += 1;
         self.bump();
         self.log_event(format!("{app} refreshed to revision {}", self.apps[a].charm_rev));
         self.create_peer_relations(a);
         self.wake_app(a, None);
-        Ok(())
     }
 
     /// Serves workload commands that start with `prefix` (`"microovn cluster"`: words, split on
@@ -892,6 +996,32 @@ impl Sim {
         }
     }
 
+    /// Runs until `keep_going` returns false, for at most `max` more (virtual, or with the
+    /// process driver real) time. With the process driver it also waits for what background
+    /// processes send (`juju-exec`) when no event is due.
+    pub fn run_while(&mut self, max: Duration, mut keep_going: impl FnMut(&Sim) -> bool) -> Result<(), SimError> {
+        let deadline = self.now.saturating_add(vt(max));
+        loop {
+            if !keep_going(self) {
+                return Ok(());
+            }
+            match self.heap.peek().map(|n| n.time) {
+                Some(t) if t <= deadline => {
+                    self.step();
+                }
+                _ if self.wait_real(deadline) => {}
+                _ => {
+                    self.now = self.now.max(deadline);
+                    return Err(SimError::StillRunning {
+                        after: dur(self.now).as_secs_f64(),
+                        seed: self.seed,
+                        replay: self.replay_hint.clone(),
+                    });
+                }
+            }
+        }
+    }
+
     /// Runs every event up to `now + d`.
     pub fn run_for(&mut self, d: Duration) -> &mut Self {
         let until = self.now.saturating_add(vt(d));
@@ -906,11 +1036,14 @@ impl Sim {
     }
 
     fn run_until_vt(&mut self, until: VTime) {
-        while let Some(next) = self.heap.peek() {
-            if next.time > until {
-                break;
+        loop {
+            match self.heap.peek().map(|n| n.time) {
+                Some(t) if t <= until => {
+                    self.step();
+                }
+                _ if self.wait_real(until) => {}
+                _ => break,
             }
-            self.step();
         }
         if until > self.now {
             self.now = until;
