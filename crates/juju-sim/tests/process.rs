@@ -87,3 +87,191 @@ esac
     assert!(stats.iter().all(|s| s.exit_code == Some(0)), "{stats:?}");
     assert!(stats.iter().any(|s| s.tool_calls >= 3));
 }
+
+/// Runs `calls` (one shell command per line) in the unit's start hook and records each one's
+/// exit code and standard error in `calls.log` in its charm directory.
+fn record_calls(calls: &str) -> String {
+    let mut script = String::from(
+        "case \"$JUJU_DISPATCH_PATH\" in\n  hooks/start)\n    : > calls.log\n",
+    );
+    for call in calls.lines().filter(|l| !l.trim().is_empty()) {
+        script.push_str(&format!(
+            "    err=$({call} 2>&1 >/dev/null); echo \"$? $err\" >> calls.log\n"
+        ));
+    }
+    script.push_str("    status-set active done ;;\nesac\n");
+    script
+}
+
+#[test]
+fn bad_tool_calls_fail_like_juju_and_change_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let calls = r#"
+relation-set --bogus x=1
+relation-set -r 99 x=1
+echo '{"a": ' | relation-set --file -
+printf 'a: [1, 2]\n' | relation-set --file -
+relation-set -r $(relation-ids cluster) --app "x=$JUJU_UNIT_NAME"
+relation-get -r $(relation-ids cluster) - shell/9
+head -c 17000000 /dev/zero | tr '\0' a | sed 's/^/big: /' | relation-set -r $(relation-ids cluster) --file -
+leader-set "x=$JUJU_UNIT_NAME"
+relation-set -r $(relation-ids cluster) ok=yes
+"#;
+    let charm = shell_charm(tmp.path(), "bad", PEER_META, &record_calls(calls));
+    let mut sim = model(tmp.path(), 11, |_| {});
+    sim.deploy_charm_dir("shell", 2, &charm).unwrap();
+    sim.settle(Duration::from_secs(60));
+    // shell/1 is not the leader: its app-bag and leader-settings writes are refused.
+    let log = std::fs::read_to_string(sim.unit_charm_dir("shell/1").unwrap().join("calls.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let expect = [
+        (2, "ERROR option provided but not defined: --bogus"),
+        (2, "ERROR invalid value \"99\" for option -r: relation not found"),
+        (1, "ERROR"),
+        (1, "ERROR"),
+        (1, "ERROR cannot write relation settings"),
+        (1, "ERROR cannot read settings for unit \"shell/9\""),
+        (1, "quota limit exceeded"),
+        (1, "not the leader"),
+        (0, ""),
+    ];
+    assert_eq!(lines.len(), expect.len(), "{log}");
+    for (line, (code, text)) in lines.iter().zip(expect) {
+        let (got_code, got_err) = line.split_once(' ').unwrap();
+        assert_eq!(got_code.parse::<i32>().unwrap(), code, "{line}");
+        assert!(got_err.contains(text), "{line:?} should contain {text:?}");
+    }
+    // Nothing of the refused calls was applied; the good call was.
+    let rel = sim.peer_relation("shell", Some("cluster")).unwrap();
+    let bag = sim.databag(rel, "shell/1").unwrap();
+    let written: Vec<&String> = bag.keys().filter(|k| !k.contains("-address") && *k != "egress-subnets").collect();
+    assert_eq!(written, ["ok"], "{bag:?}");
+    // Only the leader's application-bag and leader-settings writes landed.
+    let app = sim.databag(rel, "shell").unwrap();
+    assert_eq!(app.get("x").map(String::as_str), Some("shell/0"), "{app:?}");
+    assert_eq!(sim.leader_settings("shell").get("x").map(String::as_str), Some("shell/0"));
+    assert_eq!(sim.unit_status("shell/1").unwrap().message, "done");
+}
+
+#[test]
+fn a_crashing_hanging_or_flooding_charm_goes_to_error_and_the_model_runs_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let meta = |n: &str| format!("name: {n}\n");
+    let crash = shell_charm(
+        tmp.path(),
+        "crash",
+        &meta("crash"),
+        "[ \"$JUJU_DISPATCH_PATH\" = hooks/install ] && kill -SEGV $$\nexit 0",
+    );
+    let hang = shell_charm(
+        tmp.path(),
+        "hang",
+        &meta("hang"),
+        "[ \"$JUJU_DISPATCH_PATH\" = hooks/install ] && exec sleep 600\nexit 0",
+    );
+    let flood = shell_charm(
+        tmp.path(),
+        "flood",
+        &meta("flood"),
+        "[ \"$JUJU_DISPATCH_PATH\" = hooks/install ] && exec yes flooding\nexit 0",
+    );
+    let good = shell_charm(
+        tmp.path(),
+        "good",
+        &meta("good"),
+        "[ \"$JUJU_DISPATCH_PATH\" = hooks/start ] && status-set active fine\nexit 0",
+    );
+    let mut sim = model(tmp.path(), 3, |c| {
+        c.hook_timeout = Duration::from_secs(2);
+        c.max_output = 1 << 20;
+    });
+    for (app, dir) in [("crash", &crash), ("hang", &hang), ("flood", &flood), ("good", &good)] {
+        sim.deploy_charm_dir(app, 1, dir).unwrap();
+    }
+    sim.run_while(Duration::from_secs(60), |s| {
+        !(["crash/0", "hang/0", "flood/0"]
+            .iter()
+            .all(|u| s.unit_status(u).is_some_and(|st| st.name.as_str() == "error"))
+            && s.unit_status("good/0").is_some_and(|st| st.message == "fine"))
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", sim.status_table()));
+    let error_of = |u: &str| {
+        sim.logs(u)
+            .iter()
+            .rev()
+            .find(|l| l.2.starts_with("hook failed"))
+            .map(|l| l.2.clone())
+            .unwrap_or_default()
+    };
+    assert!(error_of("crash/0").contains("killed by signal 11"), "{}", error_of("crash/0"));
+    assert!(error_of("hang/0").contains("timed out after 2 s"), "{}", error_of("hang/0"));
+    assert!(error_of("flood/0").contains("printed more than 1048576 bytes"), "{}", error_of("flood/0"));
+    assert_eq!(sim.unit_status("crash/0").unwrap().message, "hook failed: \"install\"");
+    // The flood's output is kept only in part in the log.
+    let lines = sim.logs("flood/0").len();
+    assert!(lines < 20_000, "{lines} log lines");
+}
+
+#[test]
+fn a_background_process_dispatches_a_hook_with_juju_exec_after_its_hook_ended() {
+    let tmp = tempfile::tempdir().unwrap();
+    let charm = shell_charm(
+        tmp.path(),
+        "exec",
+        "name: exec\n",
+        r#"case "$JUJU_DISPATCH_PATH" in
+  hooks/start)
+    status-set waiting "ticking soon"
+    # As charmlibs' worker does: a detached process, no hook context, juju-exec later.
+    (unset JUJU_CONTEXT_ID; sleep 1; juju-exec -u "$JUJU_UNIT_NAME" "JUJU_DISPATCH_PATH=hooks/tick $JUJU_CHARM_DIR/dispatch" > exec.out 2>&1; status-get > get.out 2>&1) &
+    ;;
+  hooks/tick)
+    status-set active "ticked in $JUJU_HOOK_NAME with $(is-leader)" ;;
+esac
+"#,
+    );
+    let mut sim = model(tmp.path(), 5, |_| {});
+    sim.deploy_charm_dir("exec", 1, &charm).unwrap();
+    sim.run_while(Duration::from_secs(30), |s| {
+        s.unit_status("exec/0").is_none_or(|st| st.name.as_str() != "active")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{:?}", sim.logs("exec/0")));
+    sim.settle(Duration::from_secs(10));
+    assert_eq!(sim.unit_status("exec/0").unwrap().message, "ticked in tick with True");
+    let dir = sim.unit_charm_dir("exec/0").unwrap();
+    assert_eq!(std::fs::read_to_string(dir.join("exec.out")).unwrap(), "");
+    // A tool called outside any hook is refused.
+    let get = std::fs::read_to_string(dir.join("get.out")).unwrap();
+    assert!(get.contains("not running in a hook context"), "{get}");
+    assert!(sim.trace().records().iter().any(|r| r.hook.as_ref() == "tick"));
+}
+
+#[test]
+fn refresh_replaces_the_charm_and_keeps_what_it_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = shell_charm(
+        tmp.path(),
+        "v1",
+        "name: app\n",
+        "[ \"$JUJU_DISPATCH_PATH\" = hooks/install ] && echo kept > state.txt\nstatus-set active v1\n",
+    );
+    std::fs::write(v1.join("only-in-v1"), "x").unwrap();
+    let v2 = shell_charm(
+        tmp.path(),
+        "v2",
+        "name: app\n",
+        "[ \"$JUJU_DISPATCH_PATH\" = hooks/upgrade-charm ] && state-set upgraded=$(cat state.txt)\nstatus-set active v2\n",
+    );
+    let mut sim = model(tmp.path(), 9, |_| {});
+    sim.deploy_charm_dir("app", 1, &v1).unwrap();
+    sim.settle(Duration::from_secs(30));
+    assert_eq!(sim.unit_status("app/0").unwrap().message, "v1");
+    let dir = sim.unit_charm_dir("app/0").unwrap();
+    assert!(dir.join("only-in-v1").exists());
+    sim.refresh_charm_dir("app", &v2).unwrap();
+    sim.settle(Duration::from_secs(30));
+    assert_eq!(sim.unit_status("app/0").unwrap().message, "v2");
+    assert!(!dir.join("only-in-v1").exists(), "the old charm's files are gone");
+    assert_eq!(std::fs::read_to_string(dir.join("state.txt")).unwrap(), "kept\n");
+    assert_eq!(sim.controller_state("app/0").get("upgraded").map(String::as_str), Some("kept"));
+}
