@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod charm_dirs;
 pub mod formation;
+pub mod hook_bench;
 pub mod pack;
 
 use juju_sim::scenarios::{self, Scenario};

@@ -5,6 +5,8 @@
 //! - `ensemble check <scenario> --seeds N`: seeded runs with random faults and invariant checks,
 //!   in parallel; prints how to replay each failure; exits non-zero on any.
 //! - `ensemble bench sim`: the simulator's scale benchmarks.
+//! - `ensemble bench hooks`: a Rust charm's hook against the same charm in Python `ops`, run
+//!   as processes by the simulator's process driver.
 
 #![forbid(unsafe_code)]
 
@@ -100,6 +102,22 @@ enum BenchWhat {
         #[arg(long)]
         case: Option<String>,
     },
+    /// A Rust charm's hook against the same charm in Python ops, as processes (build with
+    /// --release; run from the workspace; needs the Python venv that ./scripts/test makes).
+    Hooks {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Measured hooks per charm.
+        #[arg(long, default_value_t = 200)]
+        hooks: usize,
+        /// The Python virtual environment with ops (default: $ENSEMBLE_PYTHON_VENV or .venv).
+        #[arg(long)]
+        venv: Option<std::path::PathBuf>,
+        /// The model's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -128,6 +146,15 @@ fn main() -> ExitCode {
                     case,
                 },
         } => bench_sim(json, quick, large, case),
+        Command::Bench {
+            what:
+                BenchWhat::Hooks {
+                    json,
+                    hooks,
+                    venv,
+                    seed,
+                },
+        } => bench_hooks(json, hooks, venv, seed),
     };
     match result {
         Ok(code) => code,
@@ -341,6 +368,48 @@ fn run_case(case: &str) -> anyhow::Result<bench::BenchResult> {
         _ => bail!("bad case {case:?}: expected peer-<N> or client-server-<N>"),
     };
     r.map_err(anyhow::Error::msg)
+}
+
+fn bench_hooks(json: bool, hooks: usize, venv: Option<std::path::PathBuf>, seed: u64) -> anyhow::Result<ExitCode> {
+    use ensemble::hook_bench;
+    use juju_sim::process::find_binary;
+    if hooks == 0 {
+        bail!("--hooks must be at least 1");
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; measure with `cargo build --release --workspace --bins && target/release/ensemble bench hooks`");
+    }
+    let work = tempfile::tempdir().context("creating a work directory")?;
+    let opts = hook_bench::HookBenchOptions {
+        hooks,
+        charm_source: hook_bench::default_charm_source(),
+        rust_binary: find_binary("hook-bench", "ENSEMBLE_HOOK_BENCH").map_err(anyhow::Error::msg)?,
+        hook_tools: find_binary("hook-tools", "ENSEMBLE_HOOK_TOOLS").map_err(anyhow::Error::msg)?,
+        venv: venv.unwrap_or_else(ensemble::charm_dirs::default_venv),
+        work_dir: work.path().to_owned(),
+        seed,
+    };
+    if !opts.charm_source.join("charmcraft.yaml").is_file() {
+        bail!("run this from the workspace: no charms/hook-bench/charmcraft.yaml here");
+    }
+    let report = hook_bench::run(&opts).map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{} hooks of {} per charm, side by side:", hooks, report.hook);
+        println!(
+            "{:<8} {:>12} {:>10} {:>14} {:>12} {:>11}",
+            "charm", "wall median", "wall p90", "RSS median", "RSS p90", "tool calls"
+        );
+        for (name, s) in [("rust", &report.rust), ("python", &report.python)] {
+            println!(
+                "{:<8} {:>9.2} ms {:>7.2} ms {:>10} KiB {:>8} KiB {:>11}",
+                name, s.wall_ms_median, s.wall_ms_p90, s.rss_kib_median, s.rss_kib_p90, s.tool_calls_median
+            );
+        }
+        println!("wall_ratio {:.1}  rss_ratio {:.1}", report.wall_ratio, report.rss_ratio);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyhow::Result<ExitCode> {

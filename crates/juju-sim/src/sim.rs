@@ -238,7 +238,11 @@ impl Sim {
     /// takes as long as its process runs, and `run_*` wait on the wall clock (the seed still
     /// decides every ordering choice). In-process applications ([`Sim::deploy`]) live in the
     /// same model.
-    pub fn with_processes(seed: u64, cfg: SimConfig, processes: crate::ProcessConfig) -> Result<Self, SimError> {
+    pub fn with_processes(
+        seed: u64,
+        cfg: SimConfig,
+        processes: crate::ProcessConfig,
+    ) -> Result<Self, SimError> {
         let driver = crate::process::Driver::new(processes, &cfg.model).map_err(SimError::Refused)?;
         let mut sim = Self::with_config(seed, cfg);
         sim.driver = Some(Rc::new(driver));
@@ -249,7 +253,12 @@ impl Sim {
     /// Deploys an application whose charm is the directory `charm_dir` (with an executable
     /// `dispatch` and its `metadata.yaml` or `charmcraft.yaml`): each unit gets a copy, and its
     /// hooks run as processes. Needs a model made with [`Sim::with_processes`].
-    pub fn deploy_charm_dir(&mut self, app: &str, units: usize, charm_dir: &std::path::Path) -> Result<&mut Self, SimError> {
+    pub fn deploy_charm_dir(
+        &mut self,
+        app: &str,
+        units: usize,
+        charm_dir: &std::path::Path,
+    ) -> Result<&mut Self, SimError> {
         let (runner, meta) = self.process_runner(app, charm_dir, 1)?;
         self.deploy_runner(app, units, runner, meta)?;
         Ok(self)
@@ -999,7 +1008,11 @@ impl Sim {
     /// Runs until `keep_going` returns false, for at most `max` more (virtual, or with the
     /// process driver real) time. With the process driver it also waits for what background
     /// processes send (`juju-exec`) when no event is due.
-    pub fn run_while(&mut self, max: Duration, mut keep_going: impl FnMut(&Sim) -> bool) -> Result<(), SimError> {
+    pub fn run_while(
+        &mut self,
+        max: Duration,
+        mut keep_going: impl FnMut(&Sim) -> bool,
+    ) -> Result<(), SimError> {
         let deadline = self.now.saturating_add(vt(max));
         loop {
             if !keep_going(self) {

@@ -91,9 +91,7 @@ esac
 /// Runs `calls` (one shell command per line) in the unit's start hook and records each one's
 /// exit code and standard error in `calls.log` in its charm directory.
 fn record_calls(calls: &str) -> String {
-    let mut script = String::from(
-        "case \"$JUJU_DISPATCH_PATH\" in\n  hooks/start)\n    : > calls.log\n",
-    );
+    let mut script = String::from("case \"$JUJU_DISPATCH_PATH\" in\n  hooks/start)\n    : > calls.log\n");
     for call in calls.lines().filter(|l| !l.trim().is_empty()) {
         script.push_str(&format!(
             "    err=$({call} 2>&1 >/dev/null); echo \"$? $err\" >> calls.log\n"
@@ -144,12 +142,18 @@ relation-set -r $(relation-ids cluster) ok=yes
     // Nothing of the refused calls was applied; the good call was.
     let rel = sim.peer_relation("shell", Some("cluster")).unwrap();
     let bag = sim.databag(rel, "shell/1").unwrap();
-    let written: Vec<&String> = bag.keys().filter(|k| !k.contains("-address") && *k != "egress-subnets").collect();
+    let written: Vec<&String> = bag
+        .keys()
+        .filter(|k| !k.contains("-address") && *k != "egress-subnets")
+        .collect();
     assert_eq!(written, ["ok"], "{bag:?}");
     // Only the leader's application-bag and leader-settings writes landed.
     let app = sim.databag(rel, "shell").unwrap();
     assert_eq!(app.get("x").map(String::as_str), Some("shell/0"), "{app:?}");
-    assert_eq!(sim.leader_settings("shell").get("x").map(String::as_str), Some("shell/0"));
+    assert_eq!(
+        sim.leader_settings("shell").get("x").map(String::as_str),
+        Some("shell/0")
+    );
     assert_eq!(sim.unit_status("shell/1").unwrap().message, "done");
 }
 
@@ -185,7 +189,12 @@ fn a_crashing_hanging_or_flooding_charm_goes_to_error_and_the_model_runs_on() {
         c.hook_timeout = Duration::from_secs(2);
         c.max_output = 1 << 20;
     });
-    for (app, dir) in [("crash", &crash), ("hang", &hang), ("flood", &flood), ("good", &good)] {
+    for (app, dir) in [
+        ("crash", &crash),
+        ("hang", &hang),
+        ("flood", &flood),
+        ("good", &good),
+    ] {
         sim.deploy_charm_dir(app, 1, dir).unwrap();
     }
     sim.run_while(Duration::from_secs(60), |s| {
@@ -203,10 +212,25 @@ fn a_crashing_hanging_or_flooding_charm_goes_to_error_and_the_model_runs_on() {
             .map(|l| l.2.clone())
             .unwrap_or_default()
     };
-    assert!(error_of("crash/0").contains("killed by signal 11"), "{}", error_of("crash/0"));
-    assert!(error_of("hang/0").contains("timed out after 2 s"), "{}", error_of("hang/0"));
-    assert!(error_of("flood/0").contains("printed more than 1048576 bytes"), "{}", error_of("flood/0"));
-    assert_eq!(sim.unit_status("crash/0").unwrap().message, "hook failed: \"install\"");
+    assert!(
+        error_of("crash/0").contains("killed by signal 11"),
+        "{}",
+        error_of("crash/0")
+    );
+    assert!(
+        error_of("hang/0").contains("timed out after 2 s"),
+        "{}",
+        error_of("hang/0")
+    );
+    assert!(
+        error_of("flood/0").contains("printed more than 1048576 bytes"),
+        "{}",
+        error_of("flood/0")
+    );
+    assert_eq!(
+        sim.unit_status("crash/0").unwrap().message,
+        "hook failed: \"install\""
+    );
     // The flood's output is kept only in part in the log.
     let lines = sim.logs("flood/0").len();
     assert!(lines < 20_000, "{lines} log lines");
@@ -233,11 +257,15 @@ esac
     let mut sim = model(tmp.path(), 5, |_| {});
     sim.deploy_charm_dir("exec", 1, &charm).unwrap();
     sim.run_while(Duration::from_secs(30), |s| {
-        s.unit_status("exec/0").is_none_or(|st| st.name.as_str() != "active")
+        s.unit_status("exec/0")
+            .is_none_or(|st| st.name.as_str() != "active")
     })
     .unwrap_or_else(|e| panic!("{e}\n{:?}", sim.logs("exec/0")));
     sim.settle(Duration::from_secs(10));
-    assert_eq!(sim.unit_status("exec/0").unwrap().message, "ticked in tick with True");
+    assert_eq!(
+        sim.unit_status("exec/0").unwrap().message,
+        "ticked in tick with True"
+    );
     let dir = sim.unit_charm_dir("exec/0").unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("exec.out")).unwrap(), "");
     // A tool called outside any hook is refused.
@@ -273,5 +301,8 @@ fn refresh_replaces_the_charm_and_keeps_what_it_wrote() {
     assert_eq!(sim.unit_status("app/0").unwrap().message, "v2");
     assert!(!dir.join("only-in-v1").exists(), "the old charm's files are gone");
     assert_eq!(std::fs::read_to_string(dir.join("state.txt")).unwrap(), "kept\n");
-    assert_eq!(sim.controller_state("app/0").get("upgraded").map(String::as_str), Some("kept"));
+    assert_eq!(
+        sim.controller_state("app/0").get("upgraded").map(String::as_str),
+        Some("kept")
+    );
 }

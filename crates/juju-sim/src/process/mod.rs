@@ -224,7 +224,8 @@ impl Driver {
             return Ok(*s);
         }
         let dir = self.cfg.work_dir.join(unit.replace('/', "-"));
-        std::fs::create_dir_all(dir.join("charm")).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir.join("charm"))
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let socket = dir.join("agent.socket");
         let _ = std::fs::remove_file(&socket);
         let listener =
@@ -317,8 +318,11 @@ impl Driver {
         let info = hook_info(setup.unit, event);
 
         let out_path = dir.join("hook.log");
-        let out = std::fs::File::create(&out_path).map_err(|e| fail(format!("cannot create hook.log: {e}")))?;
-        let err = out.try_clone().map_err(|e| fail(format!("cannot create hook.log: {e}")))?;
+        let out =
+            std::fs::File::create(&out_path).map_err(|e| fail(format!("cannot create hook.log: {e}")))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| fail(format!("cannot create hook.log: {e}")))?;
         let mut cmd = Command::new(charm_dir.join("dispatch"));
         cmd.current_dir(&charm_dir)
             .env_clear()
@@ -372,10 +376,7 @@ impl Driver {
                     }
                     let size = std::fs::metadata(&out_path).map(|m| m.len()).unwrap_or(0);
                     if size > self.cfg.max_output {
-                        killed = Some(format!(
-                            "printed more than {} bytes",
-                            self.cfg.max_output
-                        ));
+                        killed = Some(format!("printed more than {} bytes", self.cfg.max_output));
                     } else if Instant::now() >= deadline {
                         killed = Some(format!(
                             "timed out after {} s",
@@ -427,13 +428,19 @@ impl Driver {
         let socket = dir.join("agent.socket").display().to_string();
         let v = setup.juju_version;
         let mut env: Vec<(String, String)> = vec![
-            ("PATH".into(), format!("{}:{}", self.tools_dir.display(), self.cfg.system_path)),
+            (
+                "PATH".into(),
+                format!("{}:{}", self.tools_dir.display(), self.cfg.system_path),
+            ),
             ("LANG".into(), "C.UTF-8".into()),
             ("HOME".into(), dir.display().to_string()),
             ("JUJU_UNIT_NAME".into(), unit.into()),
             ("JUJU_MODEL_NAME".into(), self.model.clone()),
             ("JUJU_MODEL_UUID".into(), self.cfg.model_uuid.clone()),
-            ("JUJU_VERSION".into(), format!("{}.{}.{}", v.major, v.minor, v.patch)),
+            (
+                "JUJU_VERSION".into(),
+                format!("{}.{}.{}", v.major, v.minor, v.patch),
+            ),
             ("JUJU_CHARM_DIR".into(), charm_dir.clone()),
             ("CHARM_DIR".into(), charm_dir),
             ("JUJU_CONTEXT_ID".into(), context_id.into()),
@@ -500,7 +507,7 @@ impl Driver {
             }
         };
         hook.tool_calls += 1;
-        if self.cfg.workload_programs.iter().any(|p| *p == req.tool) {
+        if self.cfg.workload_programs.contains(&req.tool) {
             let command = charm::WorkloadCommand {
                 program: req.tool.clone(),
                 args: req.args.clone(),
@@ -524,11 +531,17 @@ impl Driver {
         if e.unit.as_str() != unit {
             return Response::error(1, format!("unit {:?} is not on this machine", e.unit.as_str()));
         }
-        let Some(name) = e.dispatch_path.strip_prefix("hooks/").filter(|n| !n.is_empty() && !n.contains('/'))
+        let Some(name) = e
+            .dispatch_path
+            .strip_prefix("hooks/")
+            .filter(|n| !n.is_empty() && !n.contains('/'))
         else {
             return Response::error(
                 2,
-                format!("cannot dispatch {:?}: only hooks/<name> is supported", e.dispatch_path),
+                format!(
+                    "cannot dispatch {:?}: only hooks/<name> is supported",
+                    e.dispatch_path
+                ),
             );
         };
         self.execs.borrow_mut().push((unit.to_owned(), name.to_owned()));
@@ -637,6 +650,7 @@ impl crate::model::CharmRunner for ProcessRunner {
         setup: HookSetup<'_>,
         event: &Event,
     ) -> Result<HookReport, HookError> {
-        self.driver.run_hook(&self.source, self.rev, backend, setup, event)
+        self.driver
+            .run_hook(&self.source, self.rev, backend, setup, event)
     }
 }
