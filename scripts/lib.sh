@@ -29,3 +29,21 @@ ensure_rust() {
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 }
+
+# Makes the Python virtual environment the process driver's tests and `ensemble bench hooks` use
+# (.venv: ops and charmlibs-rollingops from PyPI, pinned in scripts/python-requirements.txt),
+# with Debian's /usr/bin/python3, which charmlibs-rollingops also calls by that path.
+ensure_python_venv() {
+  ensure_apt python3 python3-venv
+  if [ ! -x .venv/bin/pip ]; then
+    log "creating the Python venv (.venv)"
+    /usr/bin/python3 -m venv .venv
+  fi
+  local want have
+  want=$(grep -c . scripts/python-requirements.txt)
+  have=$(.venv/bin/pip freeze 2>/dev/null | grep -cxF -f scripts/python-requirements.txt || true)
+  if [ "$have" -ne "$want" ]; then
+    log "installing the Python packages (scripts/python-requirements.txt)"
+    .venv/bin/pip install -q --disable-pip-version-check -r scripts/python-requirements.txt
+  fi
+}
