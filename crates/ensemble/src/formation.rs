@@ -122,14 +122,17 @@ pub fn check_formed(sim: &Sim, apps: &[&str]) -> Result<ClusterReport, String> {
     Ok(r)
 }
 
-/// Fails if any log line of the consumers or the distributor holds a long base64 run (a token).
+/// Fails if any log line of the consumers or the distributor holds a join token: microcluster's
+/// tokens are base64 of JSON that starts `{"secret":`, so their text starts `eyJzZWNyZXQi`
+/// (a precise test: a broad one, any long base64-like run, also flags file paths).
 pub fn no_token_in_logs(sim: &Sim, apps: &[&str]) -> Result<(), String> {
+    const TOKEN_START: &str = "eyJzZWNyZXQi";
     for app in apps.iter().copied().chain([DISTRIBUTOR]) {
         for u in sim.units(app) {
             for (_, _, line) in sim.logs(&u) {
-                if microcluster::cli::redact(&line) != line {
+                if line.contains(TOKEN_START) {
                     return Err(format!(
-                        "{u} logged something that looks like a token (line redacted): {}",
+                        "{u} logged a join token (line redacted): {}",
                         microcluster::cli::redact(&line)
                     ));
                 }

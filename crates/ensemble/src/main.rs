@@ -370,7 +370,12 @@ fn run_case(case: &str) -> anyhow::Result<bench::BenchResult> {
     r.map_err(anyhow::Error::msg)
 }
 
-fn bench_hooks(json: bool, hooks: usize, venv: Option<std::path::PathBuf>, seed: u64) -> anyhow::Result<ExitCode> {
+fn bench_hooks(
+    json: bool,
+    hooks: usize,
+    venv: Option<std::path::PathBuf>,
+    seed: u64,
+) -> anyhow::Result<ExitCode> {
     use ensemble::hook_bench;
     use juju_sim::process::find_binary;
     if hooks == 0 {
@@ -407,7 +412,10 @@ fn bench_hooks(json: bool, hooks: usize, venv: Option<std::path::PathBuf>, seed:
                 name, s.wall_ms_median, s.wall_ms_p90, s.rss_kib_median, s.rss_kib_p90, s.tool_calls_median
             );
         }
-        println!("wall_ratio {:.1}  rss_ratio {:.1}", report.wall_ratio, report.rss_ratio);
+        println!(
+            "wall_ratio {:.1}  rss_ratio {:.1}",
+            report.wall_ratio, report.rss_ratio
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
