@@ -306,3 +306,43 @@ fn refresh_replaces_the_charm_and_keeps_what_it_wrote() {
         Some("kept")
     );
 }
+
+#[test]
+fn in_process_and_process_charms_share_one_model() {
+    use juju_sim::charms::{server_metadata, ServerCharm};
+    let tmp = tempfile::tempdir().unwrap();
+    // A client as a shell script, talking to an in-process Rust server.
+    let client = shell_charm(
+        tmp.path(),
+        "client",
+        "name: client\nrequires:\n  db:\n    interface: addr\n",
+        r#"case "$JUJU_DISPATCH_PATH" in
+  hooks/db-relation-created) relation-set address="$(relation-get ingress-address "$JUJU_UNIT_NAME")" ;;
+  hooks/db-relation-changed) status-set active "server says $(relation-get --app greeting "$JUJU_REMOTE_APP")" ;;
+esac
+"#,
+    );
+    let mut sim = model(tmp.path(), 13, |_| {});
+    sim.deploy("server", 1, ServerCharm::default, server_metadata());
+    sim.deploy_charm_dir("client", 3, &client).unwrap();
+    sim.relate("client:db", "server:db");
+    sim.settle(Duration::from_secs(60));
+    // The in-process server heard from each process client.
+    assert_eq!(sim.stored("server/0", "clients"), Some(serde_json::json!(3)));
+    let rel = sim.relation_between("client:db", "server:db").unwrap();
+    for u in sim.units("client") {
+        let address = sim.databag(rel, &u).unwrap().get("address").cloned();
+        assert_eq!(address, Some(sim.unit(&u).unwrap().machine.address), "{u}");
+    }
+    // Both kinds of hooks are in one trace.
+    let kinds: std::collections::BTreeSet<&str> =
+        sim.trace().records().iter().map(|r| r.unit.as_ref()).collect();
+    assert!(kinds.contains("server/0") && kinds.contains("client/2"));
+    assert_eq!(
+        sim.process_stats()
+            .iter()
+            .filter(|s| s.unit == "server/0")
+            .count(),
+        0
+    );
+}
