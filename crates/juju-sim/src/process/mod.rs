@@ -318,6 +318,8 @@ impl Driver {
         let info = hook_info(setup.unit, event);
 
         let out_path = dir.join("hook.log");
+        // A fresh file: a process an earlier hook left running keeps writing to the old one.
+        let _ = std::fs::remove_file(&out_path);
         let out =
             std::fs::File::create(&out_path).map_err(|e| fail(format!("cannot create hook.log: {e}")))?;
         let err = out
@@ -343,7 +345,6 @@ impl Driver {
         })?;
         let pid = child.id() as i32;
         drop(child); // reaped by the waiter below, with its resource usage
-        self.groups.borrow_mut().push(pid);
         let tx = self.tx.clone();
         let _ = std::thread::Builder::new()
             .name(format!("wait {unit}"))
@@ -390,6 +391,10 @@ impl Driver {
             }
         };
         let tool_calls = ctx.tool_calls;
+        if sys::group_alive(pid) {
+            // Something the hook started runs on (a worker); it is killed with the model.
+            self.groups.borrow_mut().push(pid);
+        }
         let exit = exit.map_err(|e| fail(format!("cannot wait for the hook process: {e}")))?;
         self.stats.borrow_mut().push(ProcessHookStat {
             unit: unit.clone(),

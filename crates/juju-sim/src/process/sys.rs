@@ -77,3 +77,9 @@ pub(crate) fn kill_group(pgid: i32) {
         }
     }
 }
+
+/// Whether any process of group `pgid` is still alive (a hook left something running).
+pub(crate) fn group_alive(pgid: i32) -> bool {
+    // SAFETY: kill(2) with signal 0 only checks; no memory is involved.
+    pgid > 1 && unsafe { libc::kill(-pgid, 0) } == 0
+}
