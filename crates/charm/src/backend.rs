@@ -83,6 +83,17 @@ pub trait Backend {
     fn relation_remote_app(&mut self, id: RelationId) -> Result<Option<AppName>, BackendError>;
     /// `relation-get - <unit-or-app>`: one whole bag (this unit's own shows its uncommitted writes).
     fn relation_get(&mut self, id: RelationId, owner: &BagOwner) -> Result<Databag, BackendError>;
+    /// `relation-get <key> <unit-or-app>`: one key of a bag (`None` if absent). The default reads
+    /// the whole bag; a backend that can read one key for less (a large bag of which the charm
+    /// needs a few keys) overrides it.
+    fn relation_get_key(
+        &mut self,
+        id: RelationId,
+        owner: &BagOwner,
+        key: &str,
+    ) -> Result<Option<String>, BackendError> {
+        Ok(self.relation_get(id, owner)?.remove(key))
+    }
     /// `relation-set`: writes to this unit's or this application's bag; an empty value deletes.
     fn relation_set(
         &mut self,

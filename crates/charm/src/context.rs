@@ -129,6 +129,7 @@ pub struct Context<'a> {
     relation_ids: HashMap<String, Vec<RelationId>>,
     relations: HashMap<RelationId, Relation>,
     bags: HashMap<(RelationId, BagOwner), Databag>,
+    keys: HashMap<(RelationId, BagOwner, String), Option<String>>,
     config: Option<Config>,
     leader_settings: Option<Databag>,
     pub(crate) stored: BTreeMap<String, serde_json::Value>,
@@ -166,6 +167,7 @@ impl<'a> Context<'a> {
             relation_ids: HashMap::new(),
             relations: HashMap::new(),
             bags: HashMap::new(),
+            keys: HashMap::new(),
             config: None,
             leader_settings: None,
             stored: BTreeMap::new(),
@@ -300,6 +302,42 @@ impl<'a> Context<'a> {
     /// are readable; this application's bag only by the leader, or by any unit in a peer
     /// relation.
     pub fn data(&mut self, id: RelationId, owner: &BagOwner) -> Result<&Databag, ModelError> {
+        self.check_read(id, owner)?;
+        let key = (id, owner.clone());
+        if !self.bags.contains_key(&key) {
+            let bag = self.backend.relation_get(id, owner)?;
+            self.bags.insert(key.clone(), bag);
+        }
+        Ok(&self.bags[&key])
+    }
+
+    /// One key of a databag of relation `id` (`None` if absent), with the read rules of
+    /// [`Context::data`]. Reading a few keys of a large bag this way costs what those keys
+    /// cost (`relation-get <key> <unit>`), not the whole bag; a bag already read whole answers
+    /// from the cache, and each key is read once per hook.
+    pub fn data_key(
+        &mut self,
+        id: RelationId,
+        owner: &BagOwner,
+        key: &str,
+    ) -> Result<Option<String>, ModelError> {
+        self.check_read(id, owner)?;
+        if let Some(bag) = self.bags.get(&(id, owner.clone())) {
+            return Ok(bag.get(key).cloned());
+        }
+        let cache_key = (id, owner.clone(), key.to_owned());
+        if let Some(v) = self.keys.get(&cache_key) {
+            return Ok(v.clone());
+        }
+        let v = self
+            .backend
+            .relation_get_key(id, owner, key)?
+            .filter(|v| !v.is_empty());
+        self.keys.insert(cache_key, v.clone());
+        Ok(v)
+    }
+
+    fn check_read(&mut self, id: RelationId, owner: &BagOwner) -> Result<(), ModelError> {
         if let BagOwner::App(a) = owner {
             if *a == self.app && !self.is_peer_relation(id)? && !self.is_leader()? {
                 return Err(ModelError::ReadDenied {
@@ -309,12 +347,7 @@ impl<'a> Context<'a> {
                 });
             }
         }
-        let key = (id, owner.clone());
-        if !self.bags.contains_key(&key) {
-            let bag = self.backend.relation_get(id, owner)?;
-            self.bags.insert(key.clone(), bag);
-        }
-        Ok(&self.bags[&key])
+        Ok(())
     }
 
     /// This unit's own bag in relation `id`.
@@ -379,6 +412,11 @@ impl<'a> Context<'a> {
             return Err(ModelError::Invalid(format!("relation data key {k:?} is empty")));
         }
         self.backend.relation_set(id, scope, &changes)?;
+        for (k, v) in &changes {
+            if let Some(cached) = self.keys.get_mut(&(id, owner.clone(), k.clone())) {
+                *cached = Some(v.clone()).filter(|v| !v.is_empty());
+            }
+        }
         if let Some(bag) = self.bags.get_mut(&(id, owner.clone())) {
             for (k, v) in changes {
                 if v.is_empty() {

@@ -310,6 +310,37 @@ impl Backend for HookTools {
         string_map("relation-get", v)
     }
 
+    fn relation_get_key(
+        &mut self,
+        id: RelationId,
+        owner: &BagOwner,
+        key: &str,
+    ) -> Result<Option<String>, BackendError> {
+        // A key that the tool would take for a flag or for "the whole bag": read the bag.
+        if key.is_empty() || key.starts_with('-') {
+            return Ok(self.relation_get(id, owner)?.remove(key));
+        }
+        let r = self.rel_ref(id);
+        let v = match owner {
+            BagOwner::Unit(u) => {
+                self.run_json("relation-get", &["--format=json", "-r", &r, key, u.as_str()])?
+            }
+            BagOwner::App(a) => self.run_json(
+                "relation-get",
+                &["--format=json", "-r", &r, "--app", key, a.as_str()],
+            )?,
+        };
+        match v {
+            Value::Null => Ok(None),
+            Value::String(s) if s.is_empty() => Ok(None),
+            Value::String(s) => Ok(Some(s)),
+            _ => Err(output_err(
+                "relation-get",
+                format!("value of key {key:?} is not a string"),
+            )),
+        }
+    }
+
     fn relation_set(
         &mut self,
         id: RelationId,

@@ -197,6 +197,63 @@ fn relation_get_null_and_empty_are_empty_bags() {
 }
 
 #[test]
+fn relation_get_one_key() {
+    let t = FakeTools::new();
+    let mut b = t.backend_with(&[
+        ("JUJU_DISPATCH_PATH", "hooks/db-relation-changed"),
+        ("JUJU_RELATION", "db"),
+        ("JUJU_RELATION_ID", "db:3"),
+    ]);
+    t.set_output("relation-get", r#""10.0.0.1""#);
+    let got = b
+        .relation_get_key(RelationId(3), &BagOwner::Unit(unit("pg/1")), "host")
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("10.0.0.1"));
+    t.expect(&[&["relation-get", "--format=json", "-r", "db:3", "host", "pg/1"]]);
+
+    t.set_output("relation-get", r#""a,b""#);
+    let got = b
+        .relation_get_key(RelationId(3), &BagOwner::App(app("pg")), "endpoints")
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("a,b"));
+    t.expect(&[&[
+        "relation-get",
+        "--format=json",
+        "-r",
+        "db:3",
+        "--app",
+        "endpoints",
+        "pg",
+    ]]);
+
+    // An absent key: `null`, nothing, or an empty string.
+    for out in ["null", "", "\"\""] {
+        t.set_output("relation-get", out);
+        let got = b
+            .relation_get_key(RelationId(3), &BagOwner::Unit(unit("pg/1")), "gone")
+            .unwrap();
+        assert_eq!(got, None, "output {out:?}");
+    }
+    t.set_output("relation-get", r#"{"host":"x"}"#);
+    assert_output_error(
+        b.relation_get_key(RelationId(3), &BagOwner::Unit(unit("pg/1")), "host"),
+        "relation-get",
+    );
+}
+
+#[test]
+fn relation_get_a_key_that_looks_like_a_flag_reads_the_bag() {
+    let t = FakeTools::new();
+    let mut b = t.backend();
+    t.set_output("relation-get", r#"{"-x":"1","y":"2"}"#);
+    let got = b
+        .relation_get_key(RelationId(3), &BagOwner::Unit(unit("pg/1")), "-x")
+        .unwrap();
+    assert_eq!(got.as_deref(), Some("1"));
+    t.expect(&[&["relation-get", "--format=json", "-r", "3", "-", "pg/1"]]);
+}
+
+#[test]
 fn relation_set_sends_json_on_stdin() {
     let t = FakeTools::new();
     let mut b = t.backend_with(&[

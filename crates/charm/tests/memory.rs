@@ -108,6 +108,37 @@ fn follower_cannot_write_app_bag_but_reads_peer_app_bag() {
 }
 
 #[test]
+fn one_key_reads_follow_the_rules_and_see_this_hooks_writes() {
+    let r = run(peers_state(false), Event::UpdateStatus, |ctx, _| {
+        let pg0 = BagOwner::Unit(unit("pg/0"));
+        assert_eq!(ctx.data_key(RelationId(2), &pg0, "host")?.as_deref(), Some("db0"));
+        assert_eq!(ctx.data_key(RelationId(2), &pg0, "host")?.as_deref(), Some("db0"));
+        assert_eq!(ctx.data_key(RelationId(2), &pg0, "port")?, None);
+        let remote = BagOwner::App(app("pg"));
+        assert_eq!(
+            ctx.data_key(RelationId(2), &remote, "database")?.as_deref(),
+            Some("demo")
+        );
+        // The same read rule as a whole-bag read.
+        let own_app = BagOwner::App(app("demo"));
+        let err = ctx.data_key(RelationId(2), &own_app, "secret-ish").unwrap_err();
+        assert!(matches!(err, ModelError::ReadDenied { .. }), "{err}");
+        // A key read before a write shows the write.
+        let me = BagOwner::Unit(ctx.unit().clone());
+        assert_eq!(ctx.data_key(RelationId(2), &me, "k")?, None);
+        ctx.set_unit_data(RelationId(2), "k", Some("v"))?;
+        assert_eq!(ctx.data_key(RelationId(2), &me, "k")?.as_deref(), Some("v"));
+        ctx.set_unit_data(RelationId(2), "k", None)?;
+        assert_eq!(ctx.data_key(RelationId(2), &me, "k")?, None);
+        Ok(())
+    });
+    r.result.unwrap();
+    // One backend read per key: "host" twice is one read; the denied read made none.
+    let gets = r.calls.iter().filter(|c| **c == "relation-get").count();
+    assert_eq!(gets, 4, "{:?}", r.calls);
+}
+
+#[test]
 fn leader_reads_and_writes_app_bags() {
     let r = run(peers_state(true), Event::UpdateStatus, |ctx, _| {
         assert_eq!(

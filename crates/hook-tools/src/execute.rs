@@ -268,12 +268,13 @@ fn run(
         } => {
             let rel = relation(r, hook, "no relation id specified")?;
             let owner = bag_owner(app, target, hook)?;
-            let bag = b
-                .relation_get(rel.id, &owner)
-                .map_err(|e| backend_failure(tool, e, Some(&rel), None))?;
+            let err = |e| backend_failure(tool, e, Some(&rel), None);
             let value = match key {
-                None => string_map(bag),
-                Some(k) => bag.get(&k).map_or(Value::Null, |v| Value::String(v.clone())),
+                None => string_map(b.relation_get(rel.id, &owner).map_err(err)?),
+                Some(k) => b
+                    .relation_get_key(rel.id, &owner, &k)
+                    .map_err(err)?
+                    .map_or(Value::Null, Value::String),
             };
             print(&value, format)
         }

@@ -128,6 +128,68 @@ impl<'s> HookBackend<'s> {
         bag
     }
 
+    fn own_key_with_writes(&self, li: usize, is_app: bool, key: &str) -> Option<String> {
+        let lr = &self.sim.units[self.u].rels[li];
+        if let Some(v) = self.buffered(lr.rel, is_app).and_then(|c| c.get(key)) {
+            return Some(v.clone()).filter(|v| !v.is_empty());
+        }
+        let side = &self.sim.rels[lr.rel].sides[lr.side];
+        let bag = if is_app {
+            Some(&side.app_bag)
+        } else {
+            lr.slot.map(|s| &side.slots[s as usize].bag)
+        };
+        bag.and_then(|b| b.get(key).cloned())
+    }
+
+    /// The bag `relation-get` would read, with Juju's rules (no tool call counted).
+    fn bag_of(&self, id: RelationId, owner: &BagOwner) -> Result<BagRef<'_>, BackendError> {
+        let li = self.local(id)?;
+        let (ri, side) = {
+            let lr = &self.sim.units[self.u].rels[li];
+            (lr.rel, lr.side)
+        };
+        let rel = &self.sim.rels[ri];
+        match owner {
+            BagOwner::Unit(n) if *n == self.sim.units[self.u].name => Ok(BagRef::Own(li, false)),
+            BagOwner::Unit(n) => {
+                let not_found = || {
+                    BackendError::Refused(format!(
+                        "cannot read settings for unit \"{n}\" in relation {id}: unit not found"
+                    ))
+                };
+                let other = self
+                    .sim
+                    .unit_index
+                    .get(n.as_str())
+                    .copied()
+                    .ok_or_else(not_found)?;
+                let oli = self.sim.units[other].local_rel_of(ri).ok_or_else(not_found)?;
+                let olr = &self.sim.units[other].rels[oli];
+                let slot = olr.slot.ok_or_else(not_found)?;
+                Ok(BagRef::Other(&rel.sides[olr.side].slots[slot as usize].bag))
+            }
+            BagOwner::App(app) if *app == self.sim.apps[self.a].name => {
+                if !rel.peer && !self.leader_now() {
+                    return Err(BackendError::NotLeader(
+                        "relation-get --app of the local application",
+                    ));
+                }
+                Ok(BagRef::Own(li, true))
+            }
+            BagOwner::App(app) => {
+                let rs = &rel.sides[rel.remote_side(side)];
+                if self.sim.apps[rs.app].name == *app {
+                    Ok(BagRef::Other(&rs.app_bag))
+                } else {
+                    Err(BackendError::Refused(format!(
+                        "application {app:?} is not in relation {id}"
+                    )))
+                }
+            }
+        }
+    }
+
     fn secret_view(&self, id: &str) -> Option<Secret> {
         let mut s = self.sim.secrets.get(id).cloned();
         let mut store: BTreeMap<String, Secret> = BTreeMap::new();
@@ -202,6 +264,13 @@ impl<'s> HookBackend<'s> {
         }
         Ok(s)
     }
+}
+
+/// A bag `relation-get` reads: another unit's or application's (committed), or one of this
+/// unit's own (with this hook's writes): local relation index, application bag or not.
+enum BagRef<'b> {
+    Other(&'b Databag),
+    Own(usize, bool),
 }
 
 fn apply(bag: &mut Databag, changes: &Databag) {
@@ -283,50 +352,23 @@ impl Backend for HookBackend<'_> {
 
     fn relation_get(&mut self, id: RelationId, owner: &BagOwner) -> Result<Databag, BackendError> {
         self.tool();
-        let li = self.local(id)?;
-        let (ri, side) = {
-            let lr = &self.sim.units[self.u].rels[li];
-            (lr.rel, lr.side)
-        };
-        let rel = &self.sim.rels[ri];
-        match owner {
-            BagOwner::Unit(n) if *n == self.sim.units[self.u].name => Ok(self.own_bag_with_writes(li, false)),
-            BagOwner::Unit(n) => {
-                let not_found = || {
-                    BackendError::Refused(format!(
-                        "cannot read settings for unit {n:?} in relation {id}: unit not found"
-                    ))
-                };
-                let other = self
-                    .sim
-                    .unit_index
-                    .get(n.as_str())
-                    .copied()
-                    .ok_or_else(not_found)?;
-                let oli = self.sim.units[other].local_rel_of(ri).ok_or_else(not_found)?;
-                let olr = &self.sim.units[other].rels[oli];
-                let slot = olr.slot.ok_or_else(not_found)?;
-                Ok(rel.sides[olr.side].slots[slot as usize].bag.clone())
-            }
-            BagOwner::App(app) if *app == self.sim.apps[self.a].name => {
-                if !rel.peer && !self.leader_now() {
-                    return Err(BackendError::NotLeader(
-                        "relation-get --app of the local application",
-                    ));
-                }
-                Ok(self.own_bag_with_writes(li, true))
-            }
-            BagOwner::App(app) => {
-                let rs = &rel.sides[rel.remote_side(side)];
-                if self.sim.apps[rs.app].name == *app {
-                    Ok(rs.app_bag.clone())
-                } else {
-                    Err(BackendError::Refused(format!(
-                        "application {app:?} is not in relation {id}"
-                    )))
-                }
-            }
-        }
+        Ok(match self.bag_of(id, owner)? {
+            BagRef::Other(bag) => bag.clone(),
+            BagRef::Own(li, is_app) => self.own_bag_with_writes(li, is_app),
+        })
+    }
+
+    fn relation_get_key(
+        &mut self,
+        id: RelationId,
+        owner: &BagOwner,
+        key: &str,
+    ) -> Result<Option<String>, BackendError> {
+        self.tool();
+        Ok(match self.bag_of(id, owner)? {
+            BagRef::Other(bag) => bag.get(key).cloned(),
+            BagRef::Own(li, is_app) => self.own_key_with_writes(li, is_app, key),
+        })
     }
 
     fn relation_set(
