@@ -188,6 +188,124 @@ impl MirrorView {
     }
 }
 
+/// The distributor units' bags, read whole or one key at a time: a hook's `Context` (a key
+/// costs one `relation-get <key> <unit>`), or bags in memory.
+pub trait MirrorSource {
+    /// What a read can fail with.
+    type Error;
+    /// One key of `unit`'s bag.
+    fn key(&mut self, unit: &UnitName, key: &str) -> Result<Option<String>, Self::Error>;
+    /// `unit`'s whole bag.
+    fn bag(&mut self, unit: &UnitName) -> Result<Databag, Self::Error>;
+}
+
+impl MirrorSource for &[(UnitName, Databag)] {
+    type Error = std::convert::Infallible;
+    fn key(&mut self, unit: &UnitName, key: &str) -> Result<Option<String>, Self::Error> {
+        Ok(self
+            .iter()
+            .find(|(u, _)| u == unit)
+            .and_then(|(_, b)| b.get(key).cloned()))
+    }
+    fn bag(&mut self, unit: &UnitName) -> Result<Databag, Self::Error> {
+        Ok(self
+            .iter()
+            .find(|(u, _)| u == unit)
+            .map(|(_, b)| b.clone())
+            .unwrap_or_default())
+    }
+}
+
+/// Which parts of a one-host view [`MirrorView::for_host_by_key`] reads beyond the host's own
+/// keys (`mirror`, `ensemble`, `mirror-<host>`, `answers-<host>`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostNeeds {
+    /// `communicator` and, if one is published, `hosts` ([`MirrorView::communicator_related`]).
+    pub communicator: bool,
+    /// The signs of a cluster ([`MirrorView::cluster_exists`]): `members`, and if no member list
+    /// is published, every mirrored value (the whole bag: rare, a leader that may bootstrap).
+    pub cluster_signs: bool,
+}
+
+impl MirrorView {
+    /// The view one host needs, read key by key: a hook of a consumer unit reads a few keys of
+    /// the distributor's bag instead of copying a bag that holds a key per joining host (and,
+    /// mid-formation, up to [`MINT_BUDGET_BYTES`] of tokens), so a hook costs O(1), not O(N).
+    ///
+    /// It agrees with [`MirrorView::for_host`] on `up`, `ensemble`, the host's `tokens` and
+    /// `answers`, and, when asked for in `needs`, on `communicator`, `communicator_related` and
+    /// [`MirrorView::cluster_exists`]; it leaves `requests` empty (only the communicator's full
+    /// view needs them).
+    pub fn for_host_by_key<S: MirrorSource>(
+        source: &mut S,
+        units: &[UnitName],
+        host: &str,
+        needs: HostNeeds,
+    ) -> Result<Self, S::Error> {
+        let mut sorted: Vec<&UnitName> = units.iter().collect();
+        sorted.sort();
+        let mut v = Self::default();
+        let mut up_units = Vec::new();
+        let (tkey, akey) = (mirror_key(host), answers_key(host));
+        for u in sorted {
+            if source.key(u, MIRROR)?.as_deref() != Some(UP) {
+                continue;
+            }
+            v.up = true;
+            up_units.push(u);
+            v.ensemble |= source.key(u, ENSEMBLE)?.is_some();
+            if let Some(val) = source.key(u, &tkey)? {
+                v.real_token |= val != EMPTY && !val.is_empty();
+                // A real token beats `empty`; otherwise the first (smallest unit) wins.
+                match v.tokens.get(host) {
+                    Some(existing) if existing != EMPTY => {}
+                    Some(_) if val == EMPTY => {}
+                    _ => {
+                        v.tokens.insert(host.to_owned(), val);
+                    }
+                }
+            }
+            if !v.answers.contains_key(host) {
+                if let Some(g) = source.key(u, &akey)?.as_deref().and_then(parse_generation) {
+                    v.answers.insert(host.to_owned(), g);
+                }
+            }
+        }
+        if needs.communicator {
+            for u in &up_units {
+                if v.communicator.is_none() {
+                    v.communicator = source.key(u, COMMUNICATOR)?;
+                }
+            }
+            // `hosts` (a name per consumer unit) only if there is a communicator to look for.
+            if let Some(c) = &v.communicator {
+                for u in &up_units {
+                    if let Some(raw) = source.key(u, HOSTS)? {
+                        v.communicator_related = Some(raw.split(',').any(|h| h == c));
+                        break;
+                    }
+                }
+            }
+        }
+        if needs.cluster_signs {
+            for u in &up_units {
+                if !v.members_published {
+                    v.members_published = source.key(u, MEMBERS)?.is_some_and(|m| !m.is_empty());
+                }
+            }
+            if !v.members_published && !v.real_token {
+                for u in &up_units {
+                    let bag = source.bag(u)?;
+                    v.real_token |= bag
+                        .iter()
+                        .any(|(k, val)| k.starts_with(MIRROR_PREFIX) && val != EMPTY && !val.is_empty());
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
 /// The unit's situation at the start of a hook.
 #[derive(Debug, Clone)]
 pub struct ConsumerInput<'a> {
@@ -317,6 +435,16 @@ pub struct CommunicatorPlan {
     pub members: Vec<String>,
 }
 
+/// The smallest name among ONLINE voters (by equality, weakness #1): the communicator, once no
+/// member is PENDING.
+pub fn smallest_online_voter(members: &[Member]) -> Option<&str> {
+    members
+        .iter()
+        .filter(|m| m.is_online_voter())
+        .map(|m| m.name.as_str())
+        .min()
+}
+
 /// Decides the communicator's work from one `list` and the mirror.
 ///
 /// The communicator is the smallest name among ONLINE voters (by equality, weakness #1); while
@@ -338,12 +466,7 @@ pub fn communicator_plan(
         },
         ..Default::default()
     };
-    let smallest = members
-        .iter()
-        .filter(|m| m.is_online_voter())
-        .map(|m| m.name.as_str())
-        .min();
-    plan.would_communicate = smallest == Some(hostname);
+    plan.would_communicate = smallest_online_voter(members) == Some(hostname);
     if members.iter().any(|m| m.role == Role::Pending) {
         plan.pending = true;
         return plan;
@@ -530,15 +653,20 @@ impl Consumer {
         let id = rel.id;
         let hostname = ctx.hostname()?;
         let own = ctx.unit_data(id)?.clone();
-        let mut bags = Vec::new();
-        for u in &rel.units {
-            bags.push((u.clone(), ctx.data(id, &BagOwner::Unit(u.clone()))?.clone()));
-        }
-        let mirror = MirrorView::for_host(&bags, &hostname);
-
         let distributor_app = ctx.remote_app_data(id)?;
         let is_leader = ctx.is_leader()?;
         let app = ctx.app().to_string();
+        // Read only the keys this hook needs: the distributor's bag holds a key per joining host
+        // and the tokens being used, and every consumer hook would copy it.
+        let relation_hook = event.relation().is_some();
+        let needs = HostNeeds {
+            communicator: relation_hook
+                && own.get(JOINED).is_some_and(|v| v == "true")
+                && own.get(MIRROR).is_none_or(|m| m != UP),
+            cluster_signs: is_leader && distributor_app.get(BOOTSTRAP_APP).is_none_or(|a| *a == app),
+        };
+        let mirror =
+            MirrorView::for_host_by_key(&mut ContextSource { ctx, id }, &rel.units, &hostname, needs)?;
         let not_listed: Result<Vec<Member>, ListError> = Err(ListError::NotAsked);
         let mut input = ConsumerInput {
             hostname: &hostname,
@@ -553,7 +681,7 @@ impl Consumer {
         if own.get(HOSTNAME) != Some(&hostname) {
             writes.insert(HOSTNAME.into(), Some(hostname.clone()));
         }
-        if !needs_list(event.relation().is_some(), &input) {
+        if !needs_list(relation_hook, &input) {
             if own.get(JOINED).is_some_and(|v| v == "true") {
                 ctx.set_status(Status::active("in the cluster"))?;
             } else {
@@ -587,7 +715,7 @@ impl Consumer {
                             .leader_get(BOOTSTRAP_CLAIM_AT)?
                             .and_then(|t| t.parse().ok())
                             .unwrap_or(0);
-                        let full = MirrorView::from_bags(&bags);
+                        let full = MirrorView::from_bags(&whole_bags(ctx, id, &rel.units)?);
                         let related = full.hosts.as_ref().is_none_or(|h| h.contains(&claim));
                         // A claim without a cluster to show for it after a while is void (its
                         // bootstrap failed, or its unit is gone); clocks need only agree roughly.
@@ -683,7 +811,11 @@ impl Consumer {
         writes.insert(TOKEN_REQUEST.into(), None);
         writes.insert(JOINED.into(), Some("true".into()));
         // The communicator needs the whole mirror; other units stop at the plan's first test.
-        let mirror = MirrorView::from_bags(&bags);
+        let mirror = if smallest_online_voter(&members) == Some(hostname.as_str()) {
+            MirrorView::from_bags(&whole_bags(ctx, id, &rel.units)?)
+        } else {
+            MirrorView::default()
+        };
         let plan = communicator_plan(&hostname, &members, &mirror, &own);
 
         if plan.pending && plan.would_communicate {
@@ -843,6 +975,34 @@ impl Consumer {
         }
         Ok(())
     }
+}
+
+/// A hook's `Context` as a [`MirrorSource`] for one relation.
+struct ContextSource<'c, 'a> {
+    ctx: &'c mut Context<'a>,
+    id: RelationId,
+}
+
+impl MirrorSource for ContextSource<'_, '_> {
+    type Error = ModelError;
+    fn key(&mut self, unit: &UnitName, key: &str) -> Result<Option<String>, ModelError> {
+        self.ctx.data_key(self.id, &BagOwner::Unit(unit.clone()), key)
+    }
+    fn bag(&mut self, unit: &UnitName) -> Result<Databag, ModelError> {
+        Ok(self.ctx.data(self.id, &BagOwner::Unit(unit.clone()))?.clone())
+    }
+}
+
+/// Every distributor unit's whole bag.
+fn whole_bags(
+    ctx: &mut Context<'_>,
+    id: RelationId,
+    units: &[UnitName],
+) -> Result<Vec<(UnitName, Databag)>, ModelError> {
+    units
+        .iter()
+        .map(|u| Ok((u.clone(), ctx.data(id, &BagOwner::Unit(u.clone()))?.clone())))
+        .collect()
 }
 
 fn is_communicator_key(k: &str) -> bool {
@@ -1066,6 +1226,135 @@ mod tests {
             decide(&input(&own, &down, &boot_app, &not_member, true)),
             Decision::Wait { .. }
         ));
+    }
+
+    /// A source that counts what it reads.
+    struct Counting<'b> {
+        bags: &'b [(UnitName, Databag)],
+        keys: Vec<String>,
+        whole: usize,
+    }
+
+    impl MirrorSource for Counting<'_> {
+        type Error = std::convert::Infallible;
+        fn key(&mut self, unit: &UnitName, key: &str) -> Result<Option<String>, Self::Error> {
+            self.keys.push(key.to_owned());
+            let mut b = self.bags;
+            b.key(unit, key)
+        }
+        fn bag(&mut self, unit: &UnitName) -> Result<Databag, Self::Error> {
+            self.whole += 1;
+            let mut b = self.bags;
+            b.bag(unit)
+        }
+    }
+
+    #[test]
+    fn the_view_read_key_by_key_agrees_with_the_whole_bag_view() {
+        let td = |n: &str, pairs: &[(&str, &str)]| (UnitName::parse(n).unwrap(), bag(pairs));
+        let mut others: Vec<(&str, &str)> = vec![("mirror", "up"), ("ensemble", "1")];
+        let placeholders: Vec<(String, String)> = (0..50)
+            .map(|i| (format!("mirror-x{i}"), "empty".to_owned()))
+            .collect();
+        let extra: Vec<(&str, &str)> = placeholders
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        others.extend(extra);
+        let cases: Vec<Vec<(UnitName, Databag)>> = vec![
+            // An ensemble mirror: a token for h1, members, communicator, hosts.
+            vec![td(
+                "td/0",
+                &[
+                    &others[..],
+                    &[
+                        ("mirror-h1", "TOK"),
+                        ("answers-h1", "2"),
+                        ("members", "h0"),
+                        ("communicator", "h0"),
+                        ("hosts", "h0,h1"),
+                    ],
+                ]
+                .concat(),
+            )],
+            // The communicator's host has left.
+            vec![td(
+                "td/0",
+                &[("mirror", "up"), ("communicator", "h9"), ("hosts", "h0,h1")],
+            )],
+            // Two up mirrors (a stale Python leader): a real token beats empty, smallest first.
+            vec![
+                td("td/1", &[("mirror", "up"), ("mirror-h1", "empty")]),
+                td(
+                    "td/0",
+                    &[("mirror", "up"), ("mirror-h1", "PY"), ("mirror-h7", "T7")],
+                ),
+                td("td/2", &[("mirror", "down"), ("mirror-h1", "STALE")]),
+            ],
+            // A Python mirror whose only sign of a cluster is another host's token.
+            vec![td(
+                "td/0",
+                &[("mirror", "up"), ("mirror-h7", "T7"), ("mirror-h1", "empty")],
+            )],
+            // No cluster yet.
+            vec![td("td/0", &[("mirror", "up"), ("mirror-h1", "empty")])],
+            // Mirror down.
+            vec![td("td/0", &[("mirror", "down"), ("mirror-h1", "T")])],
+        ];
+        let all = HostNeeds {
+            communicator: true,
+            cluster_signs: true,
+        };
+        for bags in &cases {
+            let whole = MirrorView::for_host(bags, "h1");
+            let units: Vec<UnitName> = bags.iter().map(|(u, _)| u.clone()).collect();
+            let mut src = Counting {
+                bags,
+                keys: Vec::new(),
+                whole: 0,
+            };
+            let Ok(by_key) = MirrorView::for_host_by_key(&mut src, &units, "h1", all);
+            assert_eq!(
+                (by_key.up, by_key.ensemble, &by_key.tokens, &by_key.answers),
+                (whole.up, whole.ensemble, &whole.tokens, &whole.answers),
+                "{bags:?}"
+            );
+            assert_eq!(by_key.communicator, whole.communicator, "{bags:?}");
+            assert_eq!(
+                by_key.communicator_related, whole.communicator_related,
+                "{bags:?}"
+            );
+            assert_eq!(by_key.cluster_exists(), whole.cluster_exists(), "{bags:?}");
+            let token = |v: &MirrorView| v.token_for("h1", 1).map(str::to_owned);
+            assert_eq!(token(&by_key), token(&whole));
+        }
+        // A unit in the cluster with an ensemble mirror reads a handful of keys, never the
+        // placeholders of the 50 other hosts, and never a whole bag.
+        let mut src = Counting {
+            bags: &cases[0],
+            keys: Vec::new(),
+            whole: 0,
+        };
+        let units = [UnitName::parse("td/0").unwrap()];
+        let Ok(v) = MirrorView::for_host_by_key(&mut src, &units, "h1", all);
+        assert!(v.cluster_exists());
+        assert_eq!(
+            src.keys,
+            [
+                "mirror",
+                "ensemble",
+                "mirror-h1",
+                "answers-h1",
+                "communicator",
+                "hosts",
+                "members"
+            ]
+        );
+        assert_eq!(src.whole, 0);
+        // Without the needs, only the host's keys.
+        src.keys.clear();
+        let Ok(_) = MirrorView::for_host_by_key(&mut src, &units, "h1", HostNeeds::default());
+        assert_eq!(src.keys, ["mirror", "ensemble", "mirror-h1", "answers-h1"]);
     }
 
     #[test]
