@@ -216,21 +216,33 @@ pub fn chaos_sim(seed: u64) -> (Sim, Result<Outcome, String>) {
 
 /// `ensemble check token-distribution-500`: 500 units deployed at once, no faults.
 pub fn large_run(seed: u64) -> Result<Outcome, String> {
+    at_scale(seed, 500, "token-distribution-500")
+}
+
+/// `ensemble check token-distribution-1000`: 1,000 units deployed at once, no faults; the
+/// measure of the distributor's bag at 1,000 units.
+pub fn thousand_run(seed: u64) -> Result<Outcome, String> {
+    at_scale(seed, 1000, "token-distribution-1000")
+}
+
+/// `n` units deployed at once form one cluster, and the distributor's largest bag once formed is
+/// under 200 bytes per unit.
+fn at_scale(seed: u64, n: usize, scenario: &str) -> Result<Outcome, String> {
     let mut sim = Sim::new(seed);
     sim.set_trace_mode(juju_sim::TraceMode::Off);
-    sim.set_replay_hint(&juju_sim::scenarios::replay_command(
-        "token-distribution-500",
-        seed,
-    ));
-    deploy(&mut sim, &[("ovn", 500)], 1);
+    sim.set_replay_hint(&juju_sim::scenarios::replay_command(scenario, seed));
+    deploy(&mut sim, &[("ovn", n)], 1);
     let idle = sim
         .run_until_idle(MAX_VIRTUAL)
         .map_err(|e| format!("seed {seed}: {e}"))?;
     let r = check_formed(&sim, &["ovn"]).map_err(|e| format!("seed {seed}: {e}"))?;
-    let per_unit = r.largest_distributor_bag / r.live_units.max(1);
+    if r.live_units != n {
+        return Err(format!("seed {seed}: {} live units, not {n}", r.live_units));
+    }
+    let per_unit = r.largest_distributor_bag / n;
     if per_unit >= 200 {
         return Err(format!(
-            "seed {seed}: the distributor's bag is {per_unit} bytes per unit"
+            "seed {seed}: the distributor's bag is {per_unit} bytes per unit at {n} units"
         ));
     }
     Ok(Outcome {

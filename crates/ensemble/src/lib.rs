@@ -27,5 +27,11 @@ pub fn registry() -> Vec<Scenario> {
                 stays under 200 bytes per unit",
         run: formation::large_run,
     });
+    all.push(Scenario {
+        name: "token-distribution-1000",
+        about: "1,000 microcluster units deployed at once form one cluster; the distributor's bag \
+                stays under 200 bytes per unit",
+        run: formation::thousand_run,
+    });
     all
 }
