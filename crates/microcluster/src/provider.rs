@@ -3,7 +3,8 @@
 //! The leader mirrors, across every consumer relation, what the consumers need: a
 //! `mirror-<host>` placeholder (`empty`) for every host that needs a token, replaced by the token
 //! once the communicator publishes one; everything else is deleted (departed hosts, consumed
-//! tokens), so the bag stays O(N). Non-leaders take their mirror down in every hook. The
+//! tokens, except one kept while a Python consumer is related, its only sign of a cluster), so
+//! the bag stays O(N). Non-leaders take their mirror down in every hook. The
 //! decisions are pure functions ([`plan_leader`], [`plan_follower`]); [`Provider`] does the I/O.
 
 use crate::cli::valid_hostname;
@@ -140,6 +141,7 @@ pub fn plan_leader(relations: &[RelationView], app_bag: &Databag) -> ProviderPla
             desired.insert(MEMBERS.into(), m.clone());
         }
     }
+    let mut consumed: Vec<&str> = Vec::new();
     for (host, state) in &hosts {
         let joined = if state.ensemble {
             state.acked && state.request.is_none()
@@ -147,6 +149,7 @@ pub fn plan_leader(relations: &[RelationView], app_bag: &Databag) -> ProviderPla
             members.contains(host)
         };
         if joined {
+            consumed.push(host);
             continue;
         }
         let key = mirror_key(host);
@@ -184,6 +187,21 @@ pub fn plan_leader(relations: &[RelationView], app_bag: &Databag) -> ProviderPla
         }
         if let Some(g) = state.request {
             desired.insert(request_key(host), g.to_string());
+        }
+    }
+    // A Python consumer takes a real token anywhere in the mirror as the sign that a cluster
+    // exists (it never reads `members`): while one is related, keep one consumed token rather
+    // than none, so that a Python leader not in the cluster never bootstraps a second one.
+    let python_related = hosts.values().any(|s| !s.ensemble);
+    let real_token = |(k, v): (&String, &String)| k.starts_with(MIRROR_PREFIX) && v != EMPTY;
+    if python_related && !desired.iter().any(real_token) {
+        let kept = consumed.iter().find_map(|h| {
+            let key = mirror_key(h);
+            let token = previous?.get(&key).filter(|t| *t != EMPTY && !t.is_empty())?;
+            Some((key, token.clone()))
+        });
+        if let Some((key, token)) = kept {
+            desired.insert(key, token);
         }
     }
     for r in relations {
