@@ -87,6 +87,29 @@ pub fn python_charm_dir(source: &Path, venv: &Path, out: &Path) -> Result<PathBu
     Ok(out.to_owned())
 }
 
+/// Copies the Python charm in `source` to `out` and links `out/venv` to the virtual
+/// environment `venv` itself, as charmcraft's `python` and `uv` plugins pack a charm: `venv/`
+/// is a virtual environment (`venv/bin/python`, `venv/lib/python3.X/site-packages`) and
+/// `dispatch` runs `venv/bin/python`. Libraries that start Python workers from the charm's
+/// `venv/lib/python3.X/site-packages` (charmlibs-rollingops) need this layout.
+pub fn python_venv_charm_dir(source: &Path, venv: &Path, out: &Path) -> Result<PathBuf, String> {
+    site_packages(venv)?;
+    let venv = venv
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", venv.display()))?;
+    if !venv.join("bin").join("python").exists() {
+        return Err(format!(
+            "{} is not a virtual environment (no bin/python): `/usr/bin/python3 -m venv {0}`",
+            venv.display()
+        ));
+    }
+    copy_dir(source, out).map_err(|e| format!("copying {} to {}: {e}", source.display(), out.display()))?;
+    let link = out.join("venv");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&venv, &link).map_err(|e| format!("{}: {e}", link.display()))?;
+    Ok(out.to_owned())
+}
+
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
