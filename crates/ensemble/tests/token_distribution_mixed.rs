@@ -244,6 +244,8 @@ impl PyDistributor {
         let ids = ctx.relation_ids(DISTRIBUTOR_ENDPOINT)?;
         match self.patch {
             Patch::P2 => {
+                // Each relation is mirrored on its own, and leader-elected raised
+                // TooManyRelatedAppsError with two: the double handles one.
                 if ids.len() > 1 {
                     return Err(HandlerError::msg("TooManyRelatedAppsError"));
                 }

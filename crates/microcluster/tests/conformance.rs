@@ -121,7 +121,8 @@ mod python {
     /// The Python provider's leader handling relation-changed (or leader-elected): the new
     /// unit bag of each relation, and the application bag (the same in every relation).
     ///
-    /// At 2: one relation only (`get_relation` raised `TooManyRelatedAppsError`); `mirror=up`;
+    /// At 2: one relation (each is mirrored on its own, and leader-elected fails with two:
+    /// `get_relation` raised `TooManyRelatedAppsError`; the model refuses two); `mirror=up`;
     /// every key *containing* `mirror-` of an `up` consumer unit copied over whatever was
     /// there; `mirror-<host>=empty` for a hostname not present yet. No application bag.
     ///
@@ -132,7 +133,7 @@ mod python {
     pub fn provider(patch: Patch, relations: &[Relation<'_>], app_bag: &Databag) -> (Vec<Databag>, Databag) {
         match patch {
             Patch::P2 => {
-                assert_eq!(relations.len(), 1, "LIBPATCH 2 handles one relation");
+                assert_eq!(relations.len(), 1, "the LIBPATCH 2 model handles one relation");
                 let r = &relations[0];
                 let mut own = r.own.clone();
                 own.insert("mirror".into(), "up".into());
