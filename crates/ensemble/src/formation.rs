@@ -251,3 +251,55 @@ fn at_scale(seed: u64, n: usize, scenario: &str) -> Result<Outcome, String> {
         faults: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charm::{Charm, LogLevel, Metadata, Observers};
+
+    /// Logs a path, then (when told by its config) a microcluster token.
+    #[derive(Default)]
+    struct Logger;
+
+    impl Charm for Logger {
+        fn register(on: &mut Observers<Self>) {
+            on.observe("logger", |_, ctx, event| {
+                if matches!(event, charm::Event::ConfigChanged) {
+                    ctx.log(
+                        LogLevel::Info,
+                        "state in /tmp/.tmpAbCdEf0123/model/app-0/charm/.unit-state.db",
+                    );
+                    if ctx.config()?.boolean("leak")?.unwrap_or(false) {
+                        // base64 of {"secret":"00","fingerprint":"ff","join_addresses":[]}
+                        ctx.log(
+                            LogLevel::Info,
+                            "token eyJzZWNyZXQiOiIwMCIsImZpbmdlcnByaW50IjoiZmYiLCJqb2luX2FkZHJlc3NlcyI6W119",
+                        );
+                    }
+                }
+                Ok(())
+            });
+        }
+    }
+
+    #[test]
+    fn a_token_in_a_log_is_caught_and_a_path_is_not() {
+        let meta = Metadata::from_charmcraft_yaml(
+            "name: app\nconfig:\n  options:\n    leak:\n      type: boolean\n      default: false\n",
+        )
+        .unwrap();
+        let mut sim = Sim::new(1);
+        sim.deploy("app", 1, Logger::default, meta);
+        sim.settle(Duration::from_secs(3600));
+        assert_eq!(no_token_in_logs(&sim, &["app"]), Ok(()));
+        sim.set_config("app", "leak", Some(charm::ConfigValue::Bool(true)))
+            .unwrap();
+        sim.settle(Duration::from_secs(3600));
+        let err = no_token_in_logs(&sim, &["app"]).unwrap_err();
+        assert!(err.contains("app/0 logged a join token"), "{err}");
+        assert!(
+            !err.contains("eyJzZWNyZXQi"),
+            "the message itself must not carry the token: {err}"
+        );
+    }
+}
