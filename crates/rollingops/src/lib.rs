@@ -26,6 +26,8 @@
 //! - [`engine`]: one hook's worth of the protocol over an abstract [`engine::PeerIo`] (the
 //!   adapter and the model check share it).
 //! - [`RollingOps`]: the adapter over `charm::Context`.
+//! - [`example`]: a rolling-restart charm (the one `ensemble demo`, `ensemble check rollingops`
+//!   and the benchmarks run).
 //!
 //! ## Using it
 //! The charm declares a peer endpoint, the custom event ([`RollingOps::declare`]) and the
@@ -49,6 +51,7 @@
 
 pub mod core;
 pub mod engine;
+pub mod example;
 mod manager;
 pub mod wire;
 
