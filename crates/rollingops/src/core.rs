@@ -73,6 +73,9 @@ pub struct UnitBag {
     pub ack: Option<GrantId>,
     /// Whether it is being removed.
     pub leaving: bool,
+    /// Whether it left while a run of its operation under its grant may still be running
+    /// ([`wire::LEAVING_INTERRUPTED`]): its leaving mark does not release the lock.
+    pub interrupted: bool,
     /// Malformed keys other than `operations` and `state`, for the log.
     pub problems: Vec<WireError>,
 }
@@ -107,7 +110,11 @@ impl UnitBag {
             backend,
             ensemble: get(wire::ENSEMBLE_PROTOCOL).is_some(),
             ack,
-            leaving: get(wire::ENSEMBLE_LEAVING) == Some("true"),
+            leaving: matches!(
+                get(wire::ENSEMBLE_LEAVING),
+                Some("true" | wire::LEAVING_INTERRUPTED)
+            ),
+            interrupted: get(wire::ENSEMBLE_LEAVING) == Some(wire::LEAVING_INTERRUPTED),
             problems,
         }
     }
@@ -281,6 +288,11 @@ pub fn unit_step(input: UnitInput<'_>) -> UnitStep {
         return UnitStep::Nothing;
     }
     if input.leaving {
+        if input.bag.interrupted {
+            // A run under this grant was cut short: it may still be running. Keep the grant
+            // (the leader keeps the lock until an operator releases it).
+            return UnitStep::Nothing;
+        }
         return UnitStep::Ack(AckReason::Leaving);
     }
     if grant.seq.is_none() && input.bag.ack.is_none() {
@@ -383,9 +395,18 @@ pub fn finish(bag: &UnitBag, grant: &Grant, outcome: &Outcome, now: &Timestamp) 
 /// What a unit writes when it learns that it is being removed: the leaving mark (the leader
 /// never grants it again, and releases a grant it holds) and `state=idle` (a charmlibs leader
 /// does not grant it either). Its queue is kept as it is, for the record.
-pub fn leaving_changes() -> Changes {
+///
+/// `interrupted`: a run of its operation under the grant it holds was cut short (its agent died
+/// during the hook) and may still be running; the mark then says so
+/// ([`wire::LEAVING_INTERRUPTED`]) and does not release the lock.
+pub fn leaving_changes(interrupted: bool) -> Changes {
     let mut c = Changes::new();
-    c.insert(wire::ENSEMBLE_LEAVING.into(), Some("true".into()));
+    let mark = if interrupted {
+        wire::LEAVING_INTERRUPTED
+    } else {
+        "true"
+    };
+    c.insert(wire::ENSEMBLE_LEAVING.into(), Some(mark.into()));
     c.insert(wire::STATE.into(), Some(UnitState::Idle.as_str().into()));
     c.insert(
         wire::ENSEMBLE_PROTOCOL.into(),
@@ -494,7 +515,7 @@ fn release_reason(grant: &Grant, bag: Option<&UnitBag>) -> Option<ReleaseReason>
     if bag.ack.as_ref() == Some(&grant.id()) {
         return Some(ReleaseReason::Acked);
     }
-    if bag.leaving {
+    if bag.leaving && !bag.interrupted {
         return Some(ReleaseReason::Leaving);
     }
     if bag.ensemble {

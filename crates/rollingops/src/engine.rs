@@ -11,7 +11,7 @@ use crate::core::{
     AppView, Changes, Decision, Enqueued, ForceReleaseError, Grant, LeaderBook, LeaderInput, Outcome,
     UnitBag, UnitInput, UnitStep,
 };
-use crate::wire::{Operation, Timestamp, WireError};
+use crate::wire::{GrantId, Operation, Timestamp, WireError};
 use charm::{Databag, UnitName};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,6 +49,18 @@ pub trait PeerIo {
     fn set_leaving(&mut self) -> Result<(), Self::Error>;
     /// Arranges a hook on this unit soon (the lock-granted event, without delay).
     fn wake_me(&mut self) -> Result<(), Self::Error>;
+    /// The run mark: the grant under which this unit last started an operation, kept outside
+    /// Juju's transaction (a machine file) until the unit sees its answer committed. A mark
+    /// for the grant the unit still holds and has not answered means a run was cut short (its
+    /// agent died in the middle) and the operation may still be running. Without such storage
+    /// (the default), no run is ever known to be cut short.
+    fn run_mark(&mut self) -> Result<Option<GrantId>, Self::Error> {
+        Ok(None)
+    }
+    /// Sets (`Some`) or clears (`None`) the run mark, at once.
+    fn set_run_mark(&mut self, _grant: Option<&GrantId>) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// A line for the log (`warn` for malformed data).
     fn note(&mut self, warn: bool, message: String);
 }
@@ -91,18 +103,34 @@ fn parse_own<I: PeerIo>(io: &mut I) -> Result<UnitBag, I::Error> {
 /// Starts a hook: marks the unit as leaving when `leaving_now` (its own departure or `stop`),
 /// then decides whether it runs its head operation.
 pub fn begin<I: PeerIo>(io: &mut I, leaving_now: bool) -> Result<Begin, I::Error> {
+    let me = io.me();
+    let app = AppView::parse(&io.app_bag()?);
+    // A run mark for the grant this unit holds, unanswered: a run was cut short. Any other
+    // mark is stale (answered, or a grant that is gone): cleared.
+    let mut interrupted = false;
+    if let Some(mark) = io.run_mark()? {
+        let ack = UnitBag::parse(&io.own_bag()?).ack;
+        let held = app.grant.as_ref().filter(|g| g.is_for(&me)).map(Grant::id);
+        if held.as_ref() == Some(&mark) && ack.as_ref() != Some(&mark) {
+            interrupted = true;
+        } else {
+            io.set_run_mark(None)?;
+        }
+    }
     if leaving_now && !io.leaving()? {
         io.set_leaving()?;
-        io.write_own(&leaving_changes())?;
-        io.note(
-            false,
-            "rolling ops: this unit is leaving; it runs no more operations".into(),
-        );
+        io.write_own(&leaving_changes(interrupted))?;
+        let message = if interrupted {
+            "rolling ops: this unit is leaving; it runs no more operations, and keeps the lock: \
+             its last operation was cut short and may still be running (an operator releases \
+             it with force-release)"
+        } else {
+            "rolling ops: this unit is leaving; it runs no more operations"
+        };
+        io.note(interrupted, message.into());
     }
     let leaving = io.leaving()?;
-    let me = io.me();
     let bag = parse_own(io)?;
-    let app = AppView::parse(&io.app_bag()?);
     let mut written_now = false;
     if let Some(g) = app.grant.as_ref().filter(|g| g.is_for(&me)) {
         if let Some(seq) = g.seq {
@@ -120,7 +148,10 @@ pub fn begin<I: PeerIo>(io: &mut I, leaving_now: bool) -> Result<Begin, I::Error
     });
     let grant = app.grant.clone();
     Ok(match (step, grant) {
-        (UnitStep::Run(op), Some(grant)) => Begin::Run { op, grant },
+        (UnitStep::Run(op), Some(grant)) => {
+            io.set_run_mark(Some(&grant.id()))?;
+            Begin::Run { op, grant }
+        }
         (UnitStep::Ack(reason), Some(grant)) => Begin::Done(Some((grant, Outcome::Skipped(reason)))),
         (UnitStep::NotYetCommitted, _) => {
             io.wake_me()?;

@@ -3,7 +3,7 @@
 
 use crate::core::{Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag};
 use crate::engine::{self, Begin, PeerIo, Report};
-use crate::wire::{Operation, ProcessingBackend, Timestamp, WireError};
+use crate::wire::{GrantId, Operation, ProcessingBackend, Timestamp, WireError};
 use charm::{
     BagOwner, Context, Databag, Event, HandlerError, ModelError, Observers, RelationId, Status,
     StoredDocument, UnitName,
@@ -94,17 +94,33 @@ pub struct RollingOpsState {
     pub processing_backend: ProcessingBackend,
 }
 
-/// What this unit remembers between hooks (stored state).
+/// The prefix of the files in which the library keeps what must outlive a hook outside Juju's
+/// transaction, in the charm directory (the hook's working directory, one per unit):
+/// `.rollingops-<endpoint>.status`, the statuses it set (a status applies at once, even if the
+/// hook then fails, so its memo must too), and `.rollingops-<endpoint>.run`, the run mark (see
+/// [`engine::PeerIo::run_mark`]).
+const FILE_PREFIX: &str = ".rollingops-";
+
+/// What this unit remembers between hooks (stored state, committed with the hook).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Memo {
     #[serde(default)]
     leaving: bool,
+}
+
+/// The statuses this library set last (a machine file, written at once like the statuses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct StatusMemo {
     /// The unit status message this library set last, if it set one.
     #[serde(default)]
-    unit_status: Option<String>,
+    unit: Option<String>,
     /// The application status message this library set last, if it set one.
     #[serde(default)]
-    app_status: Option<String>,
+    app: Option<String>,
+    /// Whether `app` is known for this term of leadership: a new leader reads the application
+    /// status once, and takes it over if a leader before it set it.
+    #[serde(default)]
+    app_known: bool,
 }
 
 /// Rolling operations over a peer relation: at most one unit of the application runs an
@@ -200,6 +216,7 @@ impl<C> RollingOps<C> {
             rel,
             book_key: self.book_key(),
             memo_key: self.memo_key(),
+            endpoint: self.endpoint.clone(),
             woken: false,
         }
     }
@@ -356,9 +373,9 @@ impl<C> RollingOps<C> {
                 if self.statuses {
                     let msg = format!("running {} (rolling ops)", op.callback_id);
                     io.ctx.set_status(Status::maintenance(msg.clone()))?;
-                    let mut memo = io.memo()?;
-                    memo.unit_status = Some(msg);
-                    io.set_memo(&memo)?;
+                    let mut memo = io.status_memo();
+                    memo.unit = Some(msg);
+                    io.set_status_memo(&memo)?;
                 }
                 let outcome = self.run(charm, io.ctx, &op);
                 Some((grant, outcome))
@@ -368,8 +385,18 @@ impl<C> RollingOps<C> {
         let report = engine::end(&mut io, turn, departing.as_ref())?;
         if self.statuses && !io.leaving()? {
             self.set_unit_status(&mut io, &report)?;
-            if let Some(d) = &report.decision {
-                self.set_app_status(&mut io, d)?;
+            match &report.decision {
+                Some(d) => self.set_app_status(&mut io, d)?,
+                None => {
+                    // Not the leader: what it knew of the application status is stale by the
+                    // time it leads again.
+                    let mut memo = io.status_memo();
+                    if memo.app_known || memo.app.is_some() {
+                        memo.app_known = false;
+                        memo.app = None;
+                        io.set_status_memo(&memo)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -431,7 +458,7 @@ impl<C> RollingOps<C> {
     }
 
     fn set_unit_status(&self, io: &mut CtxIo<'_, '_>, report: &Report) -> Result<(), ModelError> {
-        let mut memo = io.memo()?;
+        let mut memo = io.status_memo();
         let me = io.me();
         let Some(own) = &report.own else { return Ok(()) };
         let queue = own.queue();
@@ -458,22 +485,31 @@ impl<C> RollingOps<C> {
                     ))
                 })
             }
-            None if memo.unit_status.is_some() => Some(Status::active("")),
+            None if memo.unit.is_some() => Some(Status::active("")),
             None => None,
         };
         if let Some(s) = status {
             let msg = (!s.message.is_empty()).then(|| s.message.clone());
-            if msg != memo.unit_status || msg.is_none() {
+            if msg != memo.unit || msg.is_none() {
                 io.ctx.set_status(s)?;
-                memo.unit_status = msg;
-                io.set_memo(&memo)?;
+                memo.unit = msg;
+                io.set_status_memo(&memo)?;
             }
         }
         Ok(())
     }
 
     fn set_app_status(&self, io: &mut CtxIo<'_, '_>, d: &Decision) -> Result<(), ModelError> {
-        let mut memo = io.memo()?;
+        let mut memo = io.status_memo();
+        if !memo.app_known {
+            let current = io.ctx.app_status()?;
+            memo.app = current
+                .message
+                .starts_with("rolling ops")
+                .then(|| current.message.clone());
+            memo.app_known = true;
+            io.set_status_memo(&memo)?;
+        }
         let queued = match d.queued {
             0 => String::new(),
             1 => "; 1 unit queued".to_owned(),
@@ -493,15 +529,15 @@ impl<C> RollingOps<C> {
                 h.unit
             ))),
             None if d.queued > 0 => Some(Status::waiting(format!("rolling ops{queued}"))),
-            None if memo.app_status.is_some() => Some(Status::active("")),
+            None if memo.app.is_some() => Some(Status::active("")),
             None => None,
         };
         if let Some(s) = status {
             let msg = (!s.message.is_empty()).then(|| s.message.clone());
-            if msg != memo.app_status || msg.is_none() {
+            if msg != memo.app || msg.is_none() {
                 io.ctx.set_app_status(s)?;
-                memo.app_status = msg;
-                io.set_memo(&memo)?;
+                memo.app = msg;
+                io.set_status_memo(&memo)?;
             }
         }
         Ok(())
@@ -523,6 +559,7 @@ struct CtxIo<'c, 'a> {
     rel: RelationId,
     book_key: String,
     memo_key: String,
+    endpoint: String,
     woken: bool,
 }
 
@@ -533,6 +570,25 @@ impl CtxIo<'_, '_> {
 
     fn set_memo(&mut self, memo: &Memo) -> Result<(), ModelError> {
         self.ctx.set_stored(&self.memo_key, memo)
+    }
+
+    fn file(&self, what: &str) -> String {
+        format!("{FILE_PREFIX}{}.{what}", self.endpoint)
+    }
+
+    /// The status memo; an unreadable one counts as empty (the statuses are then set again).
+    fn status_memo(&mut self) -> StatusMemo {
+        let path = self.file("status");
+        match self.ctx.read_file(&path) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            _ => StatusMemo::default(),
+        }
+    }
+
+    fn set_status_memo(&mut self, memo: &StatusMemo) -> Result<(), ModelError> {
+        let path = self.file("status");
+        let text = serde_json::to_vec(memo).unwrap_or_default();
+        self.ctx.write_file(&path, &text, 0o600)
     }
 }
 
@@ -627,6 +683,32 @@ impl PeerIo for CtxIo<'_, '_> {
             self.ctx.schedule(LOCK_GRANTED_EVENT, Duration::ZERO)?;
         }
         Ok(())
+    }
+
+    fn run_mark(&mut self) -> Result<Option<GrantId>, ModelError> {
+        let path = self.file("run");
+        let Some(bytes) = self.ctx.read_file(&path)? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        match GrantId::parse(text.trim()) {
+            Ok(g) => Ok(Some(g)),
+            Err(e) => {
+                self.ctx.warn(format!(
+                    "rolling ops: the run mark {path} is malformed ({e}); ignored"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    fn set_run_mark(&mut self, grant: Option<&GrantId>) -> Result<(), ModelError> {
+        let path = self.file("run");
+        let text = grant.map(GrantId::render).unwrap_or_default();
+        self.ctx.write_file(&path, text.as_bytes(), 0o600)
     }
 
     fn note(&mut self, warn: bool, message: String) {

@@ -29,7 +29,12 @@ pub const ENSEMBLE_PROTOCOL: &str = "ensemble-protocol";
 /// Unit bag (ensemble): the [`GrantId`] of the last grant this unit finished with.
 pub const ENSEMBLE_ACK: &str = "ensemble-ack";
 /// Unit bag (ensemble): `"true"` once the unit is being removed; it runs no operation after.
+/// `"interrupted"` when, as it learnt that it is leaving, a run of its operation under the
+/// grant it holds had been cut short (its agent died in the middle): the operation may still
+/// be running, so the mark does not release the lock (an operator does, with force-release).
 pub const ENSEMBLE_LEAVING: &str = "ensemble-leaving";
+/// The value of [`ENSEMBLE_LEAVING`] that keeps the lock: see there.
+pub const LEAVING_INTERRUPTED: &str = "interrupted";
 /// App bag (ensemble): the [`GrantRecord`] of the last grant an ensemble leader made.
 pub const ENSEMBLE_GRANT: &str = "ensemble-grant";
 

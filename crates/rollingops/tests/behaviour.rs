@@ -602,3 +602,104 @@ fn the_leader_leaving_while_holding_releases_and_hands_over() {
     w.settle();
     assert_eq!(w.ran(1).len(), 1);
 }
+
+fn fail_hooks(w: &mut World, u: u32, on: bool) {
+    let config = &mut w.states.get_mut(&u).unwrap().config;
+    if on {
+        config.insert("fail-hooks".into(), charm::ConfigValue::Bool(true));
+    } else {
+        config.clear();
+    }
+}
+
+#[test]
+fn a_holder_whose_run_was_cut_short_keeps_the_lock_when_it_leaves() {
+    let mut w = World::new(3, 0);
+    w.request(1, "restart", json!(null), None);
+    w.request(2, "restart", json!(null), None);
+    w.pending.clear();
+    w.run(0, changed(Some(2)));
+    assert_eq!(holder(&w).as_deref(), Some("app/1"));
+    // app/1 starts its operation, and its hook is cut short (a failed hook commits nothing,
+    // as a killed one): the operation may still be running.
+    fail_hooks(&mut w, 1, true);
+    assert!(w.run(1, changed(None)).result.is_err());
+    assert_eq!(w.ran(1).len(), 1);
+    fail_hooks(&mut w, 1, false);
+    // The unit is removed before it runs that hook again: it leaves without answering.
+    let run = w.run(1, departed(0, 1));
+    assert!(run.result.is_ok());
+    assert_eq!(w.ran(1).len(), 1, "a leaving unit runs nothing");
+    let bag = UnitBag::parse(&w.bags[&1]);
+    assert!(bag.leaving && bag.interrupted, "{:?}", w.bags[&1]);
+    assert_eq!(bag.ack, None, "the grant is not answered");
+    w.members.remove(&1);
+    w.readable.insert(1);
+    w.run(0, departed(1, 1));
+    w.run(0, Event::UpdateStatus);
+    assert_eq!(holder(&w).as_deref(), Some("app/1"), "never reused silently");
+    assert_eq!(w.app_status().name, StatusName::Blocked);
+    assert!(w.ran(2).is_empty());
+    // The operator checks that the operation is over, then releases the lock.
+    let run = w.run_with(0, action(rollingops::FORCE_RELEASE_ACTION), |s| {
+        s.action_params = json!({"unit": "app/1"}).as_object().unwrap().clone();
+    });
+    assert_eq!(run.action_results["granted"], "app/2");
+    w.settle();
+    assert_eq!(w.ran(2).len(), 1);
+    assert_eq!(holder(&w), None);
+}
+
+#[test]
+fn a_holder_whose_run_committed_leaves_without_keeping_anything() {
+    let mut w = World::new(3, 0);
+    w.request(1, "restart", json!(null), None);
+    w.request(1, "retry", json!(null), None);
+    w.pending.clear();
+    w.run(0, changed(Some(1)));
+    // app/1 runs its operation and commits its answer; it is removed before the leader moved
+    // the lock on. Its run mark is cleared (the answer is committed), so it leaves plainly.
+    w.run(1, changed(None));
+    assert_eq!(w.ran(1).len(), 1);
+    let run = w.run(1, departed(0, 1));
+    assert!(run.result.is_ok());
+    assert_eq!(
+        w.bags[&1].get(wire::ENSEMBLE_LEAVING).map(String::as_str),
+        Some("true"),
+        "the committed run clears the run mark"
+    );
+}
+
+#[test]
+fn a_status_set_in_a_failed_hook_does_not_stay() {
+    let mut w = World::new(2, 0);
+    // The request's hook fails after the library set the waiting status: the request is not
+    // committed, the status (applied at once, as in Juju) is.
+    fail_hooks(&mut w, 1, true);
+    let run = w.run_with(1, action("request"), |s| {
+        s.action_params = json!({"callback": "restart"}).as_object().unwrap().clone();
+    });
+    assert!(run.result.is_err());
+    assert_eq!(w.status(1).name, StatusName::Waiting);
+    assert!(queue(&w, 1).is_empty());
+    fail_hooks(&mut w, 1, false);
+    w.run(1, Event::UpdateStatus);
+    assert_eq!(w.status(1).name, StatusName::Active, "{:?}", w.status(1));
+}
+
+#[test]
+fn a_new_leader_clears_an_application_status_its_predecessor_left() {
+    let mut w = World::new(3, 0);
+    w.request(1, "restart", json!(null), None);
+    w.pending.clear();
+    w.run(0, changed(Some(1)));
+    assert_eq!(w.app_status().name, StatusName::Maintenance);
+    // Leadership moves to app/2 (the application status is the application's, whoever sets
+    // it); the lock is released under the new leader.
+    let status = w.app_status();
+    w.leader = 2;
+    w.states.get_mut(&2).unwrap().app_status = status;
+    w.settle();
+    assert_eq!(holder(&w), None);
+    assert_eq!(w.app_status().name, StatusName::Active, "{:?}", w.app_status());
+}
