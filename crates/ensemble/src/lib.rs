@@ -8,6 +8,7 @@ pub mod charm_dirs;
 pub mod formation;
 pub mod hook_bench;
 pub mod pack;
+pub mod rolling;
 
 use juju_sim::scenarios::{self, Scenario};
 
@@ -32,6 +33,15 @@ pub fn registry() -> Vec<Scenario> {
         about: "1,000 microcluster units deployed at once form one cluster; the distributor's bag \
                 stays under 200 bytes per unit",
         run: formation::thousand_run,
+    });
+    all.push(Scenario {
+        name: "rollingops",
+        about: "5-20 units of a rolling-restart charm (10 s restarts) under random faults (agent \
+                deaths mid-restart, failed hooks, leader loss, removal of the holder, scaling, \
+                clock skew, failing and hanging restarts): never two restarts at once, every \
+                request served or dropped after max_retry, requests in the order the leader saw \
+                them",
+        run: rolling::chaos_run,
     });
     all
 }
