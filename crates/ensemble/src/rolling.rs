@@ -561,15 +561,6 @@ pub fn check(
             return Err(format!("two restarts in one hook: {}", records[i]));
         }
         let r = &records[i];
-        if r.outcome != HookOutcome::Killed && r.end() < op.end {
-            return Err(format!(
-                "{} ended at {} before its restart of {} did ({}): the cost model needs no jitter",
-                r,
-                secs(r.end()),
-                op.id,
-                secs(op.end)
-            ));
-        }
         runs.push((op, i));
         report.runs += 1;
         match r.outcome {
@@ -611,6 +602,16 @@ pub fn check(
         active.push(j);
     }
     for &(op, i) in &runs {
+        let r = &records[i];
+        if r.outcome != HookOutcome::Killed && r.end() < op.end {
+            return Err(format!(
+                "{} ended at {} before its restart of {} did ({}): the cost model needs no jitter",
+                r,
+                secs(r.end()),
+                op.id,
+                secs(op.end)
+            ));
+        }
         let app_view = AppView::parse(&history.at(app, op.start, false));
         let own = UnitBag::parse(&history.at(&op.unit, op.start, false));
         let held = app_view
@@ -747,8 +748,9 @@ pub fn check(
         report.left_with_removed_units += q.len();
     }
     for u in &alive {
+        // Active, or never set (a unit that never queued anything).
         let st = sim.unit_status(u).unwrap_or_default();
-        if st.name != StatusName::Active {
+        if !matches!(st.name, StatusName::Active | StatusName::Unknown) {
             return Err(format!("{u} is {st} once faults stopped"));
         }
     }
