@@ -61,6 +61,16 @@ pub trait PeerIo {
     fn set_run_mark(&mut self, _grant: Option<&GrantId>) -> Result<(), Self::Error> {
         Ok(())
     }
+    /// The leader's cache of its peers' bags (the keys the protocol reads), as it last read them
+    /// while leader, committed with each hook. `None` (the default): no cache, every leader hook
+    /// reads every bag. An empty cache makes the next leader hook read every bag.
+    fn peer_cache(&mut self) -> Result<Option<BTreeMap<UnitName, Databag>>, Self::Error> {
+        Ok(None)
+    }
+    /// Replaces the cache.
+    fn set_peer_cache(&mut self, _cache: &BTreeMap<UnitName, Databag>) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// A line for the log (`warn` for malformed data).
     fn note(&mut self, warn: bool, message: String);
 }
@@ -161,12 +171,35 @@ pub fn begin<I: PeerIo>(io: &mut I, leaving_now: bool) -> Result<Begin, I::Error
     })
 }
 
+/// Which peers' bags a leader hook reads afresh; the others come from the leader's cache, when
+/// the [`PeerIo`] keeps one ([`PeerIo::peer_cache`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh<'a> {
+    /// Every bag (leader-elected, update-status, start, upgrade-charm, the operator's action).
+    All,
+    /// The bag of the unit whose change this hook reports, if any (relation-changed and
+    /// -joined); the leader's own bag, the holder's and the one it is about to grant are always
+    /// read afresh.
+    Changed(Option<&'a UnitName>),
+}
+
 /// Ends a hook: writes this unit's answer to its turn, if it had one, then runs the leader's
-/// part if this unit leads. `departing` is the unit whose departure this hook reports.
+/// part if this unit leads. `departing` is the unit whose departure this hook reports. Every
+/// peer's bag is read afresh; see [`end_with`].
 pub fn end<I: PeerIo>(
     io: &mut I,
     turn: Option<(Grant, Outcome)>,
     departing: Option<&UnitName>,
+) -> Result<Report, I::Error> {
+    end_with(io, turn, departing, Refresh::All)
+}
+
+/// [`end`], reading afresh only the bags `refresh` names (with a [`PeerIo::peer_cache`]).
+pub fn end_with<I: PeerIo>(
+    io: &mut I,
+    turn: Option<(Grant, Outcome)>,
+    departing: Option<&UnitName>,
+    refresh: Refresh<'_>,
 ) -> Result<Report, I::Error> {
     let mut report = Report::default();
     if let Some((grant, outcome)) = &turn {
@@ -176,15 +209,43 @@ pub fn end<I: PeerIo>(
         report.turn = Some(outcome.clone());
     }
     if io.is_leader()? {
-        report.decision = Some(lead(io, departing)?);
+        report.decision = Some(lead(io, departing, refresh)?);
     }
     report.own = Some(UnitBag::parse(&io.own_bag()?));
     report.app = AppView::parse(&io.app_bag()?);
     Ok(report)
 }
 
-/// The leader's part of a hook: reads every bag, decides, writes.
-pub fn lead<I: PeerIo>(io: &mut I, departing: Option<&UnitName>) -> Result<Decision, I::Error> {
+/// The keys of a unit's bag the protocol reads (what the leader's cache keeps).
+const CACHED_KEYS: [&str; 7] = [
+    crate::wire::OPERATIONS,
+    crate::wire::STATE,
+    crate::wire::EXECUTED_AT,
+    crate::wire::PROCESSING_BACKEND,
+    crate::wire::ENSEMBLE_PROTOCOL,
+    crate::wire::ENSEMBLE_ACK,
+    crate::wire::ENSEMBLE_LEAVING,
+];
+
+fn protocol_keys(bag: &Databag) -> Databag {
+    bag.iter()
+        .filter(|(k, _)| CACHED_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The leader's part of a hook: reads the bags (every one, or with a cache those `refresh`
+/// names, the leader's own, the holder's and the one it is about to grant), decides, writes.
+///
+/// A cached bag can only be behind: a unit's bag changes by its own writes, each of which gives
+/// the leader a relation-changed hook that reads it. A stale entry never affects mutual
+/// exclusion (the release reads the holder's bag afresh, the grant needs the free lock of the
+/// application bag, read afresh); at worst a request is seen, and served, a hook later.
+pub fn lead<I: PeerIo>(
+    io: &mut I,
+    departing: Option<&UnitName>,
+    refresh: Refresh<'_>,
+) -> Result<Decision, I::Error> {
     let me = io.me();
     let peers: BTreeSet<UnitName> = io.peers()?.into_iter().collect();
     let mut book = io.book()?;
@@ -198,23 +259,41 @@ pub fn lead<I: PeerIo>(io: &mut I, departing: Option<&UnitName>) -> Result<Decis
         .filter(|p| !book.departed.contains(p.as_str()))
         .collect();
     members.insert(me.clone());
-    let mut bags = BTreeMap::new();
-    for u in &members {
-        let raw = if *u == me {
-            Some(io.own_bag()?)
-        } else {
-            io.peer_bag(u)?
-        };
-        if let Some(raw) = raw {
-            bags.insert(u.clone(), UnitBag::parse(&raw));
-        }
-    }
     let app_raw = io.app_bag()?;
     let app = AppView::parse(&app_raw);
     for p in &app.problems {
         io.note(true, format!("rolling ops: application bag: {p}"));
     }
-    if let Some(holder) = app.grant.as_ref().and_then(|g| UnitName::parse(&g.unit).ok()) {
+    let holder = app.grant.as_ref().and_then(|g| UnitName::parse(&g.unit).ok());
+    let cache_before = io.peer_cache()?;
+    let mut cache = cache_before.clone().unwrap_or_default();
+    cache.retain(|u, _| members.contains(u));
+    let mut fresh: BTreeSet<UnitName> = BTreeSet::new();
+    let mut bags = BTreeMap::new();
+    for u in &members {
+        let cached = cache_before.is_some()
+            && *u != me
+            && Some(u) != holder.as_ref()
+            && !matches!(refresh, Refresh::All)
+            && refresh != Refresh::Changed(Some(u));
+        if cached {
+            if let Some(raw) = cache.get(u) {
+                bags.insert(u.clone(), UnitBag::parse(raw));
+                continue;
+            }
+        }
+        let raw = if *u == me {
+            Some(io.own_bag()?)
+        } else {
+            io.peer_bag(u)?
+        };
+        fresh.insert(u.clone());
+        if let Some(raw) = raw {
+            cache.insert(u.clone(), protocol_keys(&raw));
+            bags.insert(u.clone(), UnitBag::parse(&raw));
+        }
+    }
+    if let Some(holder) = holder {
         if let std::collections::btree_map::Entry::Vacant(slot) = bags.entry(holder) {
             let holder = slot.key().clone();
             if let Some(raw) = io.peer_bag(&holder)? {
@@ -223,14 +302,37 @@ pub fn lead<I: PeerIo>(io: &mut I, departing: Option<&UnitName>) -> Result<Decis
         }
     }
     let now = io.now();
-    let d = decide(LeaderInput {
-        me: &me,
-        members: &members,
-        bags: &bags,
-        app: &app,
-        book: &book,
-        now: &now,
-    });
+    let d = loop {
+        let d = decide(LeaderInput {
+            me: &me,
+            members: &members,
+            bags: &bags,
+            app: &app,
+            book: &book,
+            now: &now,
+        });
+        // Grant only on a bag read in this hook: a cached one may be behind (the unit may be
+        // leaving, or done); if it was, decide again with it.
+        match &d.granted {
+            Some((g, _)) if !fresh.contains(g) => {
+                fresh.insert(g.clone());
+                match io.peer_bag(g)? {
+                    Some(raw) => {
+                        cache.insert(g.clone(), protocol_keys(&raw));
+                        bags.insert(g.clone(), UnitBag::parse(&raw));
+                    }
+                    None => {
+                        cache.remove(g);
+                        bags.remove(g);
+                    }
+                }
+            }
+            _ => break d,
+        }
+    };
+    if cache_before.is_some() && cache_before.as_ref() != Some(&cache) {
+        io.set_peer_cache(&cache)?;
+    }
     for (u, e) in &d.skipped {
         io.note(true, format!("rolling ops: skipping {u}: {e}"));
     }
@@ -266,7 +368,7 @@ pub fn request<I: PeerIo>(io: &mut I, op: Operation) -> Result<Result<Enqueued, 
     if what == Enqueued::Added {
         io.write_own(&changes)?;
         if io.is_leader()? {
-            lead(io, None)?;
+            lead(io, None, Refresh::Changed(None))?;
         }
     }
     Ok(Ok(what))
@@ -294,7 +396,7 @@ pub fn force_release<I: PeerIo>(
             grant.unit, grant.granted_at
         ),
     );
-    let d = lead(io, None)?;
+    let d = lead(io, None, Refresh::All)?;
     Ok(Ok((grant, d)))
 }
 

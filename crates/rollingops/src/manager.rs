@@ -2,7 +2,7 @@
 //! protocol's [`engine`](crate::engine).
 
 use crate::core::{Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag};
-use crate::engine::{self, Begin, PeerIo, Report};
+use crate::engine::{self, Begin, PeerIo, Refresh, Report};
 use crate::wire::{GrantId, Operation, ProcessingBackend, Timestamp, WireError};
 use charm::{
     BagOwner, Context, Databag, Event, HandlerError, ModelError, Observers, RelationId, Status,
@@ -206,6 +206,10 @@ impl<C> RollingOps<C> {
         format!("rollingops.{}.unit", self.endpoint)
     }
 
+    fn cache_key(&self) -> String {
+        format!("rollingops.{}.peers", self.endpoint)
+    }
+
     fn relation(&self, ctx: &mut Context<'_>) -> Result<Option<RelationId>, ModelError> {
         Ok(ctx.relation_on(&self.endpoint)?.map(|r| r.id))
     }
@@ -216,6 +220,7 @@ impl<C> RollingOps<C> {
             rel,
             book_key: self.book_key(),
             memo_key: self.memo_key(),
+            cache_key: self.cache_key(),
             endpoint: self.endpoint.clone(),
             woken: false,
         }
@@ -367,6 +372,15 @@ impl<C> RollingOps<C> {
             },
             _ => (false, None),
         };
+        // The leader reads afresh the bag whose change the hook reports (and its own, the
+        // holder's, the next holder's); every bag on its other hooks, and when it is leaving
+        // (it hands the lock over one last time).
+        let refresh = match event {
+            _ if leaving_now => Refresh::All,
+            Event::RelationChanged(r) | Event::RelationJoined(r) => Refresh::Changed(r.remote_unit.as_ref()),
+            Event::RelationDeparted(_) | Event::Custom { .. } => Refresh::Changed(None),
+            _ => Refresh::All,
+        };
         let mut io = self.io(ctx, rel);
         let turn = match engine::begin(&mut io, leaving_now)? {
             Begin::Run { op, grant } => {
@@ -382,7 +396,12 @@ impl<C> RollingOps<C> {
             }
             Begin::Done(t) => t,
         };
-        let report = engine::end(&mut io, turn, departing.as_ref())?;
+        let report = engine::end_with(&mut io, turn, departing.as_ref(), refresh)?;
+        if report.decision.is_none() && io.has_peer_cache() {
+            // Not the leader: the cache is stale by the time it leads again.
+            io.ctx
+                .set_stored(&self.cache_key(), &BTreeMap::<String, Databag>::new())?;
+        }
         if self.statuses && !io.leaving()? {
             self.set_unit_status(&mut io, &report)?;
             match &report.decision {
@@ -559,6 +578,7 @@ struct CtxIo<'c, 'a> {
     rel: RelationId,
     book_key: String,
     memo_key: String,
+    cache_key: String,
     endpoint: String,
     woken: bool,
 }
@@ -570,6 +590,12 @@ impl CtxIo<'_, '_> {
 
     fn set_memo(&mut self, memo: &Memo) -> Result<(), ModelError> {
         self.ctx.set_stored(&self.memo_key, memo)
+    }
+
+    fn has_peer_cache(&mut self) -> bool {
+        self.ctx
+            .stored::<BTreeMap<String, Databag>>(&self.cache_key)
+            .is_ok_and(|c| !c.is_empty())
     }
 
     fn file(&self, what: &str) -> String {
@@ -683,6 +709,28 @@ impl PeerIo for CtxIo<'_, '_> {
             self.ctx.schedule(LOCK_GRANTED_EVENT, Duration::ZERO)?;
         }
         Ok(())
+    }
+
+    fn peer_cache(&mut self) -> Result<Option<BTreeMap<UnitName, Databag>>, ModelError> {
+        let raw: BTreeMap<String, Databag> = match self.ctx.stored(&self.cache_key) {
+            Ok(c) => c,
+            Err(e) => {
+                self.ctx.warn(format!(
+                    "rolling ops: the leader's cache of peer bags is unreadable ({e}); reading every bag"
+                ));
+                BTreeMap::new()
+            }
+        };
+        Ok(Some(
+            raw.into_iter()
+                .filter_map(|(u, b)| UnitName::parse(&u).ok().map(|u| (u, b)))
+                .collect(),
+        ))
+    }
+
+    fn set_peer_cache(&mut self, cache: &BTreeMap<UnitName, Databag>) -> Result<(), ModelError> {
+        let raw: BTreeMap<String, &Databag> = cache.iter().map(|(u, b)| (u.to_string(), b)).collect();
+        self.ctx.set_stored(&self.cache_key, &raw)
     }
 
     fn run_mark(&mut self) -> Result<Option<GrantId>, ModelError> {
