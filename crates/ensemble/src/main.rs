@@ -5,6 +5,7 @@
 //! - `ensemble check <scenario> --seeds N`: seeded runs with random faults and invariant checks,
 //!   in parallel; prints how to replay each failure; exits non-zero on any.
 //! - `ensemble bench sim`: the simulator's scale benchmarks.
+//! - `ensemble bench rolling`: hand-overs of a rolling restart (rolling ops).
 //! - `ensemble bench hooks`: a Rust charm's hook against the same charm in Python `ops`, run
 //!   as processes by the simulator's process driver.
 
@@ -118,6 +119,23 @@ enum BenchWhat {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A rolling restart of the example charm, no faults: hooks on the critical path of a
+    /// hand-over, hooks per hand-over across all units, and the total virtual time against N ×
+    /// (operation + 2 hooks) (build with --release).
+    Rolling {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Application sizes, one run each.
+        #[arg(long, value_delimiter = ',', default_value = "10,30,100")]
+        units: Vec<usize>,
+        /// How long one restart takes, in virtual seconds.
+        #[arg(long, default_value_t = 10)]
+        op_secs: u64,
+        /// The model's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -155,6 +173,15 @@ fn main() -> ExitCode {
                     seed,
                 },
         } => bench_hooks(json, hooks, venv, seed),
+        Command::Bench {
+            what:
+                BenchWhat::Rolling {
+                    json,
+                    units,
+                    op_secs,
+                    seed,
+                },
+        } => bench_rolling(json, &units, op_secs, seed),
     };
     match result {
         Ok(code) => code,
@@ -506,6 +533,65 @@ fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyh
     println!(
         "\nchanged: relation-changed hooks; rel. vs: virtual seconds until the last relation hook; \
          idle vs: virtual seconds to quiescence (update-status rounds included)"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_rolling(json: bool, units: &[usize], op_secs: u64, seed: u64) -> anyhow::Result<ExitCode> {
+    if cfg!(debug_assertions) {
+        eprintln!("note: this is a debug build; measure with `cargo run --release -p ensemble -- bench rolling`");
+    }
+    let mut results = Vec::new();
+    for &n in units {
+        if n < 2 {
+            bail!("--units: a rolling restart needs at least 2 units");
+        }
+        let r = ensemble::rolling::bench(n, Duration::from_secs(op_secs), seed).map_err(anyhow::Error::msg)?;
+        results.push(r);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>5} {:>9} {:>11} {:>11} {:>8} {:>9} {:>16} {:>20} {:>9} {:>12} {:>7}",
+        "units",
+        "restarts",
+        "total vs",
+        "goal vs",
+        "hook s",
+        "leader s",
+        "critical hooks",
+        "hand-over s",
+        "hooks",
+        "hooks/hand",
+        "wall s"
+    );
+    for r in &results {
+        println!(
+            "{:>5} {:>9} {:>11.1} {:>11.1} {:>8.3} {:>9.3} {:>16} {:>20} {:>9} {:>12.1} {:>7.2}",
+            r.units,
+            r.restarts,
+            r.total_secs,
+            r.goal_secs,
+            r.median_hook_secs,
+            r.median_leader_hook_secs,
+            format!("{} / {} / {}", r.critical_hooks.0, r.critical_hooks.1, r.critical_hooks.2),
+            format!(
+                "{:.3} / {:.3} / {:.3}",
+                r.handover_secs.0, r.handover_secs.1, r.handover_secs.2
+            ),
+            r.hooks,
+            r.hooks_per_handover,
+            r.wall_secs
+        );
+    }
+    println!(
+        "\ntotal vs: virtual seconds from the config change to the end of the last restart; goal vs: \
+         units x (restart + 2 median hooks); hook s: median hook (restarts' hooks excluded); \
+         leader s: median leader relation-changed; critical hooks and hand-over s: min / median / \
+         max from one unit's release to the next unit's restart; hooks/hand: hooks across all \
+         units per hand-over"
     );
     Ok(ExitCode::SUCCESS)
 }

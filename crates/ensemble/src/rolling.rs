@@ -24,8 +24,8 @@
 //!    run changed the queue exactly as its answer says (exactly once per committed run).
 //! 3. *Order*: a grant for a request never overtakes a request that the granting leader had
 //!    already seen (in a successful hook of its own, as leader, that read the other unit's bag)
-//!    before the granted request was even committed; a retry-release never overtakes a request;
-//!    retry-hold is exempt.
+//!    before the granted request was even committed; a retry-release never overtakes a request
+//!    the leader knows of; retry-hold is exempt.
 //!
 //! **Virtual time.** The scenarios use the default cost model without jitter
 //! ([`sim_config`]): the simulator scales a whole hook's duration by its jitter factor, the
@@ -101,6 +101,10 @@ pub struct Note {
     pub hook: String,
     /// Whether the unit was leader.
     pub leader: bool,
+    /// On the leader's relation-changed and -joined: the remote unit and its bag as the hook
+    /// read it (the library reads the same bag, from the hook's cache, so this costs no tool
+    /// call).
+    pub read: Option<(String, Databag)>,
 }
 
 /// Everything the checker collects while the model runs.
@@ -248,6 +252,14 @@ impl Charm for Probed {
 impl Probed {
     fn note(&mut self, ctx: &mut Context<'_>, event: &Event) -> HandlerResult {
         let leader = ctx.is_leader()?;
+        let mut read = None;
+        if let (true, Event::RelationChanged(r) | Event::RelationJoined(r)) = (leader, event) {
+            if let Some(u) = &r.remote_unit {
+                if let Ok(bag) = ctx.data(r.relation_id, &charm::BagOwner::Unit(u.clone())) {
+                    read = Some((u.to_string(), bag.clone()));
+                }
+            }
+        }
         self.journal
             .borrow_mut()
             .notes
@@ -256,6 +268,7 @@ impl Probed {
             .push(Note {
                 hook: event.hook_name(),
                 leader,
+                read,
             });
         Ok(())
     }
@@ -517,6 +530,7 @@ pub fn check(
     }
     let probed = !journal.notes.is_empty();
     let mut leader_at: Vec<Option<bool>> = vec![None; records.len()];
+    let mut read_at: Vec<Option<(String, UnitBag)>> = vec![None; records.len()];
     if probed {
         for (u, idxs) in &by_unit {
             let notes = journal.notes.get(*u).map(Vec::as_slice).unwrap_or(&[]);
@@ -534,6 +548,7 @@ pub fn check(
                     ));
                 }
                 leader_at[i] = Some(n.leader);
+                read_at[i] = n.read.as_ref().map(|(u, b)| (u.clone(), UnitBag::parse(b)));
             }
         }
     }
@@ -772,6 +787,7 @@ pub fn check(
             &history,
             &requests,
             &leader_at,
+            &read_at,
             force_released,
             &mut report,
         )?;
@@ -811,6 +827,7 @@ fn check_order(
     history: &History,
     requests: &BTreeMap<(String, String), Duration>,
     leader_at: &[Option<bool>],
+    read_at: &[Option<(String, UnitBag)>],
     force_released: &[(Duration, String)],
     report: &mut CheckReport,
 ) -> Result<(), String> {
@@ -871,7 +888,7 @@ fn check_order(
         }
         let c_b = requests.get(&(g.unit.clone(), b_head.token())).copied();
         // The leader's earlier successful hooks, as leader.
-        let leader_hooks: Vec<&HookRecord> = records[..*h]
+        let leader_hooks: Vec<(usize, &HookRecord)> = records[..*h]
             .iter()
             .enumerate()
             .filter(|(i, r)| {
@@ -880,7 +897,6 @@ fn check_order(
                     && leader_at[*i] == Some(true)
                     && leads(r.kind)
             })
-            .map(|(_, r)| r)
             .collect();
         for a in &units {
             if *a == g.unit || gone_at.get(a).is_some_and(|t| *t <= s) {
@@ -897,17 +913,29 @@ fn check_order(
             if departed {
                 continue;
             }
-            let known = *a == leader
-                || records[..*h].iter().any(|r| {
-                    *r.unit == *leader
-                        && matches!(r.kind, HookKind::RelationChanged | HookKind::RelationJoined)
-                        && r.remote_unit.as_deref() == Some(a.as_str())
-                        && r.start < s
-                });
+            let Some(abag) = seen(a) else { continue };
+            // The leader's view of A's bag is current: the last time it read that bag (its
+            // relation-changed or -joined for A, as the probe saw it, in this hook or committed
+            // before it) the bag was what it is now. (The leader caches its peers' bags and
+            // reads afresh only the one whose change a hook reports; hooks that read every bag
+            // are not counted, which only makes the check less strict.)
+            let last_read = (0..=*h).rev().find_map(|i| {
+                let (u, bag) = read_at[i].as_ref()?;
+                let mine = *records[i].unit == *leader
+                    && u == a
+                    && (i == *h || (records[i].outcome == HookOutcome::Ok && leader_at[i] == Some(true)));
+                mine.then_some(bag)
+            });
+            let same = |x: &UnitBag, y: &UnitBag| {
+                queue_key(x.queue()) == queue_key(y.queue())
+                    && x.state == y.state
+                    && x.leaving == y.leaving
+                    && x.backend == y.backend
+            };
+            let known = *a == leader || last_read.is_some_and(|b| same(b, &abag));
             if !known {
                 continue;
             }
-            let Some(abag) = seen(a) else { continue };
             if abag.leaving || abag.backend != rollingops::ProcessingBackend::Peer {
                 continue;
             }
@@ -931,14 +959,20 @@ fn check_order(
             if c_a >= c_b {
                 continue;
             }
-            let saw = leader_hooks.iter().find(|r| {
-                r.start > c_a
-                    && r.start < c_b
-                    && (*a == leader
-                        || (r.kind == HookKind::RelationChanged
-                            && r.remote_unit.as_deref() == Some(a.as_str())))
+            // A hook of the leader that saw A's request before B's was committed: one that
+            // read A's bag with the request in it (its own bag, for the leader's requests).
+            let a_token = a_head.token();
+            let saw = leader_hooks.iter().find(|(i, r)| {
+                r.start < c_b
+                    && if *a == leader {
+                        r.start >= c_a
+                    } else {
+                        read_at[*i].as_ref().is_some_and(|(u, bag)| {
+                            u == a && bag.queue().iter().any(|o| o.token() == a_token)
+                        })
+                    }
             });
-            if let Some(r) = saw {
+            if let Some((_, r)) = saw {
                 return Err(format!(
                     "{leader} granted {}'s request {} (committed at {}) before {a}'s request {} \
                      (committed at {}, seen by {leader} in {r}): {hr}",

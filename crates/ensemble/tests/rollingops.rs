@@ -327,3 +327,44 @@ fn requests_are_served_in_the_order_the_leader_saw_them() {
     let order: Vec<&str> = o.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(order, ["first", "second", "third"]);
 }
+
+#[test]
+fn a_hand_over_takes_two_hooks_on_the_critical_path() {
+    // From one unit's release to the next unit's restart: the leader's hook (release and grant
+    // in one write) and the next unit's hook; one when the leader hands over its own turn. A
+    // third only when the next unit is busy with another hook as the grant lands.
+    let r = ensemble::rolling::bench(8, OP, seed()).unwrap();
+    assert_eq!(r.restarts, 8);
+    assert_eq!(r.critical_hooks.1, 2, "{r:?}");
+    assert!(r.critical_hooks.2 <= 3, "{r:?}");
+}
+
+#[test]
+fn the_leaders_hooks_read_a_few_bags_whatever_the_size() {
+    // The leader caches its peers' bags and reads afresh only the one whose change the hook
+    // reports (and its own, the holder's, the next holder's): the tool calls of its
+    // relation-changed hooks do not grow with the application.
+    let calls = |n: usize| {
+        let mut sim = Sim::with_config(seed(), sim_config());
+        deploy(&mut sim, APP, n, OP, AnswerMix::always_release(), false);
+        sim.settle(MAX_VIRTUAL);
+        let leader = sim.leader(APP).unwrap();
+        let from = sim.trace().records().len();
+        rolling_restart(&mut sim, APP, 1).unwrap();
+        sim.settle(MAX_VIRTUAL);
+        let mut c: Vec<u32> = sim.trace().records()[from..]
+            .iter()
+            .filter(|r| *r.unit == *leader && r.kind == juju_sim::HookKind::RelationChanged)
+            .map(|r| r.tool_calls)
+            .collect();
+        c.sort_unstable();
+        (c[c.len() / 2], c[c.len() - 1])
+    };
+    let (small_median, _) = calls(6);
+    let (large_median, large_max) = calls(40);
+    assert_eq!(small_median, large_median);
+    assert!(
+        large_max < 40,
+        "a relation-changed hook of the leader made {large_max} tool calls"
+    );
+}
