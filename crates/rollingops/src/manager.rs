@@ -210,8 +210,10 @@ impl<C> RollingOps<C> {
         format!("rollingops.{}.peers", self.endpoint)
     }
 
+    /// The peer relation's id: one `relation-ids` call (no `relation-list`: only the leader
+    /// needs the members).
     fn relation(&self, ctx: &mut Context<'_>) -> Result<Option<RelationId>, ModelError> {
-        Ok(ctx.relation_on(&self.endpoint)?.map(|r| r.id))
+        Ok(ctx.relation_ids(&self.endpoint)?.into_iter().min())
     }
 
     fn io<'c, 'a>(&self, ctx: &'c mut Context<'a>, rel: RelationId) -> CtxIo<'c, 'a> {
