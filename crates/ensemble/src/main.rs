@@ -539,14 +539,17 @@ fn bench_sim(json: bool, quick: bool, large: bool, case: Option<String>) -> anyh
 
 fn bench_rolling(json: bool, units: &[usize], op_secs: u64, seed: u64) -> anyhow::Result<ExitCode> {
     if cfg!(debug_assertions) {
-        eprintln!("note: this is a debug build; measure with `cargo run --release -p ensemble -- bench rolling`");
+        eprintln!(
+            "note: this is a debug build; measure with `cargo run --release -p ensemble -- bench rolling`"
+        );
     }
     let mut results = Vec::new();
     for &n in units {
         if n < 2 {
             bail!("--units: a rolling restart needs at least 2 units");
         }
-        let r = ensemble::rolling::bench(n, Duration::from_secs(op_secs), seed).map_err(anyhow::Error::msg)?;
+        let r =
+            ensemble::rolling::bench(n, Duration::from_secs(op_secs), seed).map_err(anyhow::Error::msg)?;
         results.push(r);
     }
     if json {
@@ -554,44 +557,50 @@ fn bench_rolling(json: bool, units: &[usize], op_secs: u64, seed: u64) -> anyhow
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:>5} {:>9} {:>11} {:>11} {:>8} {:>9} {:>16} {:>20} {:>9} {:>12} {:>7}",
+        "{:>5} {:>10} {:>10} {:>7} {:>8} {:>8} {:>8} {:>10} {:>21} {:>9} {:>8} {:>9} {:>7}",
         "units",
-        "restarts",
         "total vs",
         "goal vs",
         "hook s",
         "leader s",
-        "critical hooks",
-        "hand-over s",
+        "op+ s",
+        "critical",
+        "(min-max)",
+        "hand-over s (min/med/max)",
         "hooks",
-        "hooks/hand",
+        "requests",
+        "hooks/h-o",
         "wall s"
     );
     for r in &results {
         println!(
-            "{:>5} {:>9} {:>11.1} {:>11.1} {:>8.3} {:>9.3} {:>16} {:>20} {:>9} {:>12.1} {:>7.2}",
+            "{:>5} {:>10.1} {:>10.1} {:>7.3} {:>8.3} {:>8.3} {:>8} {:>10} {:>21} {:>9} {:>8} {:>9.1} {:>7.2}",
             r.units,
-            r.restarts,
             r.total_secs,
             r.goal_secs,
             r.median_hook_secs,
             r.median_leader_hook_secs,
-            format!("{} / {} / {}", r.critical_hooks.0, r.critical_hooks.1, r.critical_hooks.2),
+            r.restart_hook_overhead_secs,
+            r.critical_hooks.1,
+            format!("({}-{})", r.critical_hooks.0, r.critical_hooks.2),
             format!(
-                "{:.3} / {:.3} / {:.3}",
+                "{:.3}/{:.3}/{:.3}",
                 r.handover_secs.0, r.handover_secs.1, r.handover_secs.2
             ),
             r.hooks,
+            r.request_hooks,
             r.hooks_per_handover,
             r.wall_secs
         );
     }
     println!(
-        "\ntotal vs: virtual seconds from the config change to the end of the last restart; goal vs: \
-         units x (restart + 2 median hooks); hook s: median hook (restarts' hooks excluded); \
-         leader s: median leader relation-changed; critical hooks and hand-over s: min / median / \
-         max from one unit's release to the next unit's restart; hooks/hand: hooks across all \
-         units per hand-over"
+        "\ntotal vs: virtual seconds from the config change (every unit requests a restart) to the \
+         end of the last restart; goal vs: units x (restart + 2 median hooks); hook s: median \
+         hook (restarts' hooks excluded); leader s: median leader relation-changed; op+ s: a \
+         restart's hook beyond the restart; critical: hooks from one unit's release to the next \
+         unit's restart (median, min-max); hand-over s: the same in virtual seconds; requests: \
+         hooks before the first restart; hooks/h-o: hooks across all units per hand-over once the \
+         requests' wave (N x N relation-changed) has passed"
     );
     Ok(ExitCode::SUCCESS)
 }

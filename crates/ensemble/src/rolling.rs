@@ -1255,8 +1255,15 @@ pub struct BenchReport {
     pub handover_secs: (f64, f64, f64),
     /// Hooks across all units from the config change to the end of the last restart.
     pub hooks: u64,
-    /// Hooks per hand-over across all units.
+    /// Of those, the hooks that started before the first restart (every unit's config-changed
+    /// and request, and the relation-changed each request causes on every other unit: N²).
+    pub request_hooks: u64,
+    /// Hooks across all units per hand-over once the requests' wave has passed (from the start
+    /// of the restart a tenth of the way through to the end of the last one): each hand-over
+    /// writes two bags, the holder's and the application's, so about 2(N−1).
     pub hooks_per_handover: f64,
+    /// The restart's hook beyond the restart itself: its own hook cost (virtual seconds, median).
+    pub restart_hook_overhead_secs: f64,
     /// Wall-clock seconds of the run.
     pub wall_secs: f64,
 }
@@ -1346,6 +1353,21 @@ pub fn bench(units: usize, op: Duration, seed: u64) -> Result<BenchReport, Strin
         lat.push(b.start.saturating_sub(release));
     }
     let hooks = records.iter().filter(|r| r.start <= end).count() as u64;
+    let first_start = sorted.first().map(|o| o.start).unwrap_or(end);
+    let request_hooks = records.iter().filter(|r| r.start < first_start).count() as u64;
+    let k = (sorted.len() / 10).max(1).min(sorted.len().saturating_sub(1));
+    let from = sorted.get(k).map(|o| o.start).unwrap_or(end);
+    let steady = records
+        .iter()
+        .filter(|r| r.start >= from && r.start <= end)
+        .count() as u64;
+    let steady_handovers = sorted.len().saturating_sub(k + 1);
+    let mut overhead: Vec<Duration> = Vec::new();
+    for o in ops {
+        let r = &records[op_hook(o)?];
+        overhead.push(r.duration.saturating_sub(o.end - o.start));
+    }
+    let restart_overhead = median(&mut overhead);
     let handovers = crit.len();
     let total = end.saturating_sub(t0);
     let goal = (op + median_hook * 2) * units as u32;
@@ -1375,11 +1397,13 @@ pub fn bench(units: usize, op: Duration, seed: u64) -> Result<BenchReport, Strin
         critical_hooks: (cmin, cmed, cmax),
         handover_secs: (lmin.as_secs_f64(), lmed.as_secs_f64(), lmax.as_secs_f64()),
         hooks,
-        hooks_per_handover: if handovers == 0 {
+        request_hooks,
+        hooks_per_handover: if steady_handovers == 0 {
             0.0
         } else {
-            hooks as f64 / handovers as f64
+            steady as f64 / steady_handovers as f64
         },
+        restart_hook_overhead_secs: restart_overhead.as_secs_f64(),
         wall_secs,
     })
 }
