@@ -34,6 +34,13 @@ fn demo_shows_the_status_table_and_the_metrics() {
     // Token distribution: one cluster of the four units.
     assert!(out.contains("cluster-1: 4 members"), "{out}");
     assert!(out.contains("units outside any cluster: 0"), "{out}");
+    // Rolling restart: five units, one after the other, checked.
+    let restarts: Vec<&str> = out.lines().filter(|l| l.contains("restarting from")).collect();
+    assert_eq!(restarts.len(), 5, "{out}");
+    assert!(
+        out.contains("checked: never two at once, each request served once (5 of 5)"),
+        "{out}"
+    );
 }
 
 #[test]
