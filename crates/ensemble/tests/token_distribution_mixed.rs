@@ -9,7 +9,7 @@
 //! to which bag, in which hook, and what it reads. It is not the library: it leaves out its
 //! events and statuses beyond what the checks need, and where the library blocks its hook while
 //! a member is PENDING, the double looks again a second later. crates/microcluster/tests/conformance.rs checks the same rules hook by
-//! hook; crates/ensemble/tests/python_microcluster.rs runs a real Python `ops` consumer.
+//! hook; crates/ensemble/tests/microcluster_processes.rs runs a real Python `ops` consumer.
 
 use charm::{Charm, Context, Databag, Event, HandlerError, HandlerResult, Metadata, Observers, Status};
 use ensemble::formation::{check_formed, DISTRIBUTOR, MAX_VIRTUAL};
