@@ -13,8 +13,12 @@
 //!   order in which the leader first saw each request.
 //! - **Departure without double grants.** A holder that leaves gracefully releases (it says so
 //!   in its bag before it goes); a holder that vanished (agent dead, removed with force, stuck
-//!   in error) keeps the lock, the application status says so with the time held, and an
-//!   operator releases it with the `force-release` action.
+//!   in error), or that leaves after a run of its operation was cut short (a run mark outside
+//!   Juju's transaction tells), keeps the lock, the application status says so with the time
+//!   held, and an operator releases it with the `force-release` action.
+//! - **Constant cost per leader hook**: the leader caches its peers' bags and reads afresh only
+//!   the one whose change a hook reports, so a hand-over costs the same few tool calls at any
+//!   size.
 //! - **The leader runs its own operations at once**: it dispatches a custom event to itself
 //!   without delay, instead of a background process that sleeps 10 s.
 //! - **Statuses** that tell what is happening: waiting for the lock, running an operation, who
