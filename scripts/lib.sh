@@ -30,8 +30,10 @@ ensure_rust() {
   fi
 }
 
-# Makes the Python virtual environment the process driver's tests and `ensemble bench hooks` use
-# (.venv: ops and charmlibs-rollingops from PyPI, pinned in scripts/python-requirements.txt),
+# Makes the Python virtual environment the process driver's tests, `ensemble bench hooks` and the
+# packing tests (charmcraft) use
+# (.venv: ops, charmlibs-rollingops and charmcraft from PyPI, pinned in
+# scripts/python-requirements.txt),
 # with Debian's /usr/bin/python3, which charmlibs-rollingops also calls by that path.
 ensure_python_venv() {
   ensure_apt python3 python3-venv

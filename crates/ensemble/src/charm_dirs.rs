@@ -16,14 +16,14 @@ pub const VENV_ENV: &str = "ENSEMBLE_PYTHON_VENV";
 /// charm's binary reads `JUJU_DISPATCH_PATH`, so it needs no shell shim in front).
 pub fn rust_charm_dir(charm_source: &Path, binary: &Path, out: &Path) -> Result<PathBuf, PackError> {
     let cc = charm_source.join("charmcraft.yaml");
-    let text = std::fs::read_to_string(&cc).map_err(|source| PackError::Io {
+    let text = std::fs::read_to_string(&cc).map_err(|error| PackError::Io {
         path: cc.clone(),
-        source,
+        error,
     })?;
     let packed = layout(&text, Vec::new(), host_arch())?;
     let io = |path: &Path| {
         let path = path.to_owned();
-        move |source| PackError::Io { path, source }
+        move |error| PackError::Io { path, error }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     for (name, content, _) in &packed.files {

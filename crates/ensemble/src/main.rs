@@ -65,19 +65,24 @@ enum Command {
         #[arg(long)]
         list: bool,
     },
-    /// Builds a .charm archive from a Rust charm's directory (charmcraft.yaml + Cargo.toml).
+    /// Builds .charm archives from a Rust charm's directory (charmcraft.yaml + Cargo.toml), one
+    /// per platform of this machine's architecture, as `charmcraft pack` names them.
     Pack {
         /// The charm's directory, such as charms/token-distributor.
         dir: std::path::PathBuf,
         /// Use this binary instead of building one (cargo build --release, statically linked).
         #[arg(long)]
         binary: Option<std::path::PathBuf>,
-        /// The architecture the binary is for (default: this machine's).
+        /// The architecture the binary is for (default: this machine's); packs every platform
+        /// of that architecture.
         #[arg(long)]
         arch: Option<String>,
-        /// Where to write the archive (default: <name>_<base>-<arch>.charm here).
+        /// Pack only this platform (a key of `platforms`, or ubuntu-22.04-amd64 for `bases`).
         #[arg(long)]
-        output: Option<std::path::PathBuf>,
+        platform: Option<String>,
+        /// The directory to write the archives to (default: the current directory).
+        #[arg(short, long, default_value = ".")]
+        output: std::path::PathBuf,
     },
     /// Benchmarks.
     Bench {
@@ -153,8 +158,9 @@ fn main() -> ExitCode {
             dir,
             binary,
             arch,
+            platform,
             output,
-        } => pack(&dir, binary, arch, output),
+        } => pack(&dir, binary, arch, platform, &output),
         Command::Bench {
             what:
                 BenchWhat::Sim {
@@ -664,14 +670,14 @@ fn bench_rolling(json: bool, units: &[usize], op_secs: u64, seed: u64) -> anyhow
 }
 
 /// The `[package] name` of a Cargo.toml.
-fn package_name(manifest: &str) -> Option<String> {
+fn package_key(manifest: &str, key: &str) -> Option<String> {
     let mut in_package = false;
     for line in manifest.lines().map(str::trim) {
         if line.starts_with('[') {
             in_package = line == "[package]";
         } else if in_package {
             if let Some(v) = line
-                .strip_prefix("name")
+                .strip_prefix(key)
                 .map(str::trim)
                 .and_then(|r| r.strip_prefix('='))
             {
@@ -682,84 +688,126 @@ fn package_name(manifest: &str) -> Option<String> {
     None
 }
 
+/// The charm's version for the archive's `version` file (Juju shows it as the charm's
+/// version): the crate's version, with the git commit of the charm's directory when it is in a
+/// git checkout (`0.1.0+g1a2b3c4`, `.dirty` when it has uncommitted changes).
+fn charm_version(dir: &std::path::Path) -> Option<String> {
+    let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).ok();
+    let crate_version = cargo.as_deref().and_then(|m| package_key(m, "version"));
+    let git = std::process::Command::new("git")
+        .args([
+            "describe",
+            "--always",
+            "--dirty=.dirty",
+            "--abbrev=10",
+            "--match=NONE",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    match (crate_version, git) {
+        (Some(v), Some(g)) => Some(format!("{v}+g{g}")),
+        (Some(v), None) => Some(v),
+        (None, Some(g)) => Some(format!("g{g}")),
+        (None, None) => None,
+    }
+}
+
 fn pack(
     dir: &std::path::Path,
     binary: Option<std::path::PathBuf>,
     arch: Option<String>,
-    output: Option<std::path::PathBuf>,
+    platform: Option<String>,
+    out_dir: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
+    use ensemble::pack::{prepare_output_dir, Project};
+    // Everything that can be checked is checked before the (slow) build.
     if binary.is_none() && arch.is_some() {
         bail!("--arch is for a binary built elsewhere: pass --binary too");
     }
-    let arch = arch.unwrap_or_else(|| ensemble::pack::host_arch().to_owned());
+    let cc = dir.join("charmcraft.yaml");
+    let text = std::fs::read_to_string(&cc)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (a charm directory has a charmcraft.yaml)", cc.display()))?;
+    let project = Project::parse(&text)?;
+    let arch = match (&arch, &platform) {
+        (Some(a), _) => a.clone(),
+        (None, Some(p)) if binary.is_some() => project
+            .targets
+            .iter()
+            .find(|t| &t.platform == p)
+            .map(|t| t.arch.clone())
+            .unwrap_or_else(|| ensemble::pack::host_arch().to_owned()),
+        _ => ensemble::pack::host_arch().to_owned(),
+    };
+    let targets = project.select(platform.as_deref(), &arch)?;
+    prepare_output_dir(out_dir)?;
+    let version = charm_version(dir);
     let binary = match binary {
         Some(b) => b,
-        None => {
-            let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
-                .with_context(|| format!("{}: no Cargo.toml (pass --binary)", dir.display()))?;
-            let name = package_name(&manifest).context("Cargo.toml has no [package] name")?;
-            let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-            println!("Building {name} for {triple}, statically linked...");
-            let manifest_path = dir.join("Cargo.toml");
-            let status = std::process::Command::new("cargo")
-                .args([
-                    "build",
-                    "--release",
-                    "--locked",
-                    "-p",
-                    &name,
-                    "--target",
-                    &triple,
-                    "--manifest-path",
-                ])
-                .arg(&manifest_path)
-                .env("RUSTFLAGS", "-C target-feature=+crt-static -C strip=debuginfo")
-                .status()
-                .context("cannot run cargo")?;
-            if !status.success() {
-                bail!("cargo build failed: {status}");
-            }
-            let meta = std::process::Command::new("cargo")
-                .args([
-                    "metadata",
-                    "--format-version",
-                    "1",
-                    "--no-deps",
-                    "--manifest-path",
-                ])
-                .arg(&manifest_path)
-                .output()
-                .context("cannot run cargo metadata")?;
-            let meta: serde_json::Value =
-                serde_json::from_slice(&meta.stdout).context("cargo metadata printed no JSON")?;
-            let target = meta["target_directory"]
-                .as_str()
-                .context("cargo metadata has no target_directory")?;
-            std::path::PathBuf::from(format!("{target}/{triple}/release/{name}"))
-        }
+        None => build_binary(dir)?,
     };
-    let text = std::fs::read_to_string(dir.join("charmcraft.yaml"))
-        .with_context(|| format!("{}: no charmcraft.yaml", dir.display()))?;
-    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).context("charmcraft.yaml")?;
-    let name = doc
-        .get("name")
-        .and_then(|v| v.as_str())
-        .unwrap_or("charm")
-        .to_owned();
-    let base = doc
-        .get("base")
-        .and_then(|v| v.as_str())
-        .unwrap_or("ubuntu@24.04")
-        .replace('@', "-");
-    let out = output.unwrap_or_else(|| format!("{name}_{base}-{arch}.charm").into());
-    let packed = ensemble::pack::pack(dir, &binary, &arch, &out)?;
-    println!(
-        "Packed {} ({} files) into {}",
-        packed.name,
-        packed.files.len(),
-        out.display()
-    );
+    let written = ensemble::pack::pack(&project, &targets, &binary, version.as_deref(), out_dir)?;
+    for (t, path) in targets.iter().zip(&written) {
+        println!(
+            "Packed {} for {} into {}",
+            project.name,
+            t.platform,
+            path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the charm's binary for this machine, statically linked; returns its path.
+fn build_binary(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let manifest_path = dir.join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (or pass --binary)", manifest_path.display()))?;
+    let name = package_key(&manifest, "name").context("Cargo.toml has no [package] name")?;
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    println!("Building {name} for {triple}, statically linked...");
+    let status = std::process::Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            &name,
+            "--target",
+            &triple,
+            "--manifest-path",
+        ])
+        .arg(&manifest_path)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static -C strip=debuginfo")
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("cargo build failed: {status}");
+    }
+    let meta = std::process::Command::new("cargo")
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
+        .arg(&manifest_path)
+        .output()
+        .context("cannot run cargo metadata")?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&meta.stdout).context("cargo metadata printed no JSON")?;
+    let target = meta["target_directory"]
+        .as_str()
+        .context("cargo metadata has no target_directory")?;
+    Ok(std::path::PathBuf::from(format!(
+        "{target}/{triple}/release/{name}"
+    )))
 }
 
 #[cfg(test)]
