@@ -200,6 +200,21 @@ pub trait Backend {
         Err(BackendError::Unsupported("juju-reboot"))
     }
 
+    /// `storage-list --format=json <name>`: the instances of the storage `name` attached to
+    /// this unit.
+    fn storage_list(&mut self, _name: &str) -> Result<Vec<StorageId>, BackendError> {
+        Err(BackendError::Unsupported("storage-list"))
+    }
+    /// `storage-get --format=json -s <id>`: the instance's kind and location.
+    fn storage_get(&mut self, _id: &StorageId) -> Result<StorageInfo, BackendError> {
+        Err(BackendError::Unsupported("storage-get"))
+    }
+    /// `storage-add <name>=<count>`: asks Juju for `count` more instances (committed with the
+    /// hook, as relation data is).
+    fn storage_add(&mut self, _name: &str, _count: u32) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported("storage-add"))
+    }
+
     /// The time now on this unit's machine (the simulator may skew it).
     fn now(&mut self) -> SystemTime;
     /// This unit's machine hostname.

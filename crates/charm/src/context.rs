@@ -687,6 +687,33 @@ impl<'a> Context<'a> {
         Ok(self.backend.goal_state()?)
     }
 
+    /// The attached instances of the storage `name` (`storage-list`), such as `data/0`.
+    pub fn storage_list(&mut self, name: &str) -> Result<Vec<StorageId>, ModelError> {
+        Ok(self.backend.storage_list(name)?)
+    }
+
+    /// A storage instance's kind and location (`storage-get`): where a filesystem is mounted.
+    pub fn storage_get(&mut self, id: &StorageId) -> Result<StorageInfo, ModelError> {
+        Ok(self.backend.storage_get(id)?)
+    }
+
+    /// Every attached instance of the storage `name`, with its kind and location.
+    pub fn storages(&mut self, name: &str) -> Result<Vec<(StorageId, StorageInfo)>, ModelError> {
+        let ids = self.storage_list(name)?;
+        ids.into_iter()
+            .map(|id| {
+                let info = self.storage_get(&id)?;
+                Ok((id, info))
+            })
+            .collect()
+    }
+
+    /// Asks Juju for `count` more instances of the storage `name` (`storage-add`); like
+    /// relation data, the request is committed only if the hook succeeds.
+    pub fn storage_add(&mut self, name: &str, count: u32) -> Result<(), ModelError> {
+        Ok(self.backend.storage_add(name, count)?)
+    }
+
     /// The time on this unit's machine.
     pub fn now(&mut self) -> SystemTime {
         self.backend.now()

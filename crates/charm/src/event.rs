@@ -83,6 +83,18 @@ pub struct JujuEnv {
     pub secret_revision: Option<u64>,
     /// `JUJU_CONTEXT_ID`, which the hook tools use to reach the agent.
     pub context_id: Option<String>,
+    /// `JUJU_STORAGE_ID` (`data/0`), in storage hooks.
+    pub storage_id: Option<String>,
+    /// `JUJU_WORKLOAD_NAME`: the container of a Pebble hook.
+    pub workload_name: Option<String>,
+    /// `JUJU_NOTICE_ID`, in `<container>-pebble-custom-notice`.
+    pub notice_id: Option<String>,
+    /// `JUJU_NOTICE_TYPE`.
+    pub notice_type: Option<String>,
+    /// `JUJU_NOTICE_KEY`.
+    pub notice_key: Option<String>,
+    /// `JUJU_PEBBLE_CHECK_NAME`, in `<container>-pebble-check-failed` and `-recovered`.
+    pub pebble_check_name: Option<String>,
 }
 
 /// A Juju version, as in `JUJU_VERSION`.
@@ -203,6 +215,12 @@ impl JujuEnv {
                 .map(|r| r.parse().map_err(|e| malformed("JUJU_SECRET_REVISION", e)))
                 .transpose()?,
             context_id: get("JUJU_CONTEXT_ID").map(str::to_owned),
+            storage_id: get("JUJU_STORAGE_ID").map(str::to_owned),
+            workload_name: get("JUJU_WORKLOAD_NAME").map(str::to_owned),
+            notice_id: get("JUJU_NOTICE_ID").map(str::to_owned),
+            notice_type: get("JUJU_NOTICE_TYPE").map(str::to_owned),
+            notice_key: get("JUJU_NOTICE_KEY").map(str::to_owned),
+            pebble_check_name: get("JUJU_PEBBLE_CHECK_NAME").map(str::to_owned),
         })
     }
 
@@ -271,6 +289,49 @@ pub struct SecretEvent {
     pub revision: Option<u64>,
 }
 
+/// The storage instance a storage hook concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageEvent {
+    /// The storage's name, as in the charm's `storage` metadata (`data`).
+    pub name: String,
+    /// The instance's index (`JUJU_STORAGE_ID` `data/3` gives 3); `None` when Juju did not say.
+    pub index: Option<u32>,
+}
+
+impl StorageEvent {
+    /// The instance's id, `data/3`, as the storage hook tools take it.
+    pub fn id(&self) -> Option<crate::model::StorageId> {
+        self.index.map(|index| crate::model::StorageId {
+            name: self.name.clone(),
+            index,
+        })
+    }
+}
+
+/// A Pebble notice (`JUJU_NOTICE_*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PebbleNotice {
+    /// `JUJU_NOTICE_ID`.
+    pub id: String,
+    /// `JUJU_NOTICE_TYPE` (`custom`).
+    pub kind: String,
+    /// `JUJU_NOTICE_KEY` (`example.com/a`).
+    pub key: String,
+}
+
+/// The container a workload (Pebble) hook concerns. ensemble has no Pebble client: these
+/// events exist so that a charm with containers can observe them, and so that they never put a
+/// unit in error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadEvent {
+    /// The container's name (`JUJU_WORKLOAD_NAME`, or the hook name's prefix).
+    pub container: String,
+    /// The notice, in `<container>-pebble-custom-notice`.
+    pub notice: Option<PebbleNotice>,
+    /// The check, in `<container>-pebble-check-failed` and `-recovered`.
+    pub check: Option<String>,
+}
+
 /// An action invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionEvent {
@@ -306,6 +367,25 @@ pub enum Event {
     PreSeriesUpgrade,
     /// `post-series-upgrade`.
     PostSeriesUpgrade,
+    /// `collect-metrics`: Juju collects the charm's metrics (`add-metric`), every 5 minutes.
+    CollectMetrics,
+    /// `meter-status-changed`.
+    MeterStatusChanged,
+    /// `leader-deposed`: declared by Juju, never sent (Juju 3.6 does not implement it).
+    LeaderDeposed,
+    /// `<name>-storage-attached`: a storage instance is attached (before `install` for storage
+    /// declared at deploy time).
+    StorageAttached(StorageEvent),
+    /// `<name>-storage-detaching`: a storage instance is about to be detached.
+    StorageDetaching(StorageEvent),
+    /// `<container>-pebble-ready`.
+    PebbleReady(WorkloadEvent),
+    /// `<container>-pebble-custom-notice`.
+    PebbleCustomNotice(WorkloadEvent),
+    /// `<container>-pebble-check-failed`.
+    PebbleCheckFailed(WorkloadEvent),
+    /// `<container>-pebble-check-recovered`.
+    PebbleCheckRecovered(WorkloadEvent),
     /// `<endpoint>-relation-created`.
     RelationCreated(RelationEvent),
     /// `<endpoint>-relation-joined`.
@@ -374,6 +454,9 @@ impl Event {
             "leader-settings-changed" => Some(Event::LeaderSettingsChanged),
             "pre-series-upgrade" => Some(Event::PreSeriesUpgrade),
             "post-series-upgrade" => Some(Event::PostSeriesUpgrade),
+            "collect-metrics" => Some(Event::CollectMetrics),
+            "meter-status-changed" => Some(Event::MeterStatusChanged),
+            "leader-deposed" => Some(Event::LeaderDeposed),
             _ => None,
         };
         if let Some(e) = simple {
@@ -396,6 +479,12 @@ impl Event {
                     _ => Event::SecretExpired(s),
                 });
             }
+        }
+        if let Some(e) = storage_event(env, name)? {
+            return Ok(e);
+        }
+        if let Some(e) = workload_event(env, name)? {
+            return Ok(e);
         }
         for (i, suffix) in RELATION_SUFFIXES.iter().enumerate() {
             if let Some(endpoint) = name.strip_suffix(suffix).filter(|e| !e.is_empty()) {
@@ -456,6 +545,15 @@ impl Event {
             Event::LeaderSettingsChanged => "leader-settings-changed".into(),
             Event::PreSeriesUpgrade => "pre-series-upgrade".into(),
             Event::PostSeriesUpgrade => "post-series-upgrade".into(),
+            Event::CollectMetrics => "collect-metrics".into(),
+            Event::MeterStatusChanged => "meter-status-changed".into(),
+            Event::LeaderDeposed => "leader-deposed".into(),
+            Event::StorageAttached(s) => format!("{}-storage-attached", s.name),
+            Event::StorageDetaching(s) => format!("{}-storage-detaching", s.name),
+            Event::PebbleReady(w) => format!("{}-pebble-ready", w.container),
+            Event::PebbleCustomNotice(w) => format!("{}-pebble-custom-notice", w.container),
+            Event::PebbleCheckFailed(w) => format!("{}-pebble-check-failed", w.container),
+            Event::PebbleCheckRecovered(w) => format!("{}-pebble-check-recovered", w.container),
             Event::RelationCreated(r) => format!("{}-relation-created", r.endpoint),
             Event::RelationJoined(r) => format!("{}-relation-joined", r.endpoint),
             Event::RelationChanged(r) => format!("{}-relation-changed", r.endpoint),
@@ -520,6 +618,25 @@ impl Event {
                     v.push(("JUJU_SECRET_REVISION", r.to_string()));
                 }
             }
+            Event::StorageAttached(s) | Event::StorageDetaching(s) => {
+                if let Some(id) = s.id() {
+                    v.push(("JUJU_STORAGE_ID", id.to_string()));
+                }
+            }
+            Event::PebbleReady(w)
+            | Event::PebbleCustomNotice(w)
+            | Event::PebbleCheckFailed(w)
+            | Event::PebbleCheckRecovered(w) => {
+                v.push(("JUJU_WORKLOAD_NAME", w.container.clone()));
+                if let Some(n) = &w.notice {
+                    v.push(("JUJU_NOTICE_ID", n.id.clone()));
+                    v.push(("JUJU_NOTICE_TYPE", n.kind.clone()));
+                    v.push(("JUJU_NOTICE_KEY", n.key.clone()));
+                }
+                if let Some(c) = &w.check {
+                    v.push(("JUJU_PEBBLE_CHECK_NAME", c.clone()));
+                }
+            }
             Event::Action(a) => {
                 v.push(("JUJU_ACTION_NAME", a.name.clone()));
                 if let Some(id) = &a.id {
@@ -530,6 +647,101 @@ impl Event {
         }
         v
     }
+}
+
+/// `<name>-storage-attached` and `<name>-storage-detaching`; the name and index come from
+/// `JUJU_STORAGE_ID` (`data/0`) when Juju sets it, else the name from the hook's.
+fn storage_event(env: &JujuEnv, hook: &str) -> Result<Option<Event>, DispatchError> {
+    let (prefix, attached) = if let Some(p) = hook.strip_suffix("-storage-attached") {
+        (p, true)
+    } else if let Some(p) = hook.strip_suffix("-storage-detaching") {
+        (p, false)
+    } else {
+        return Ok(None);
+    };
+    if prefix.is_empty() {
+        return Ok(None);
+    }
+    let s = match &env.storage_id {
+        Some(id) => {
+            let parsed = crate::model::StorageId::parse(id).map_err(|e| malformed("JUJU_STORAGE_ID", e))?;
+            if parsed.name != prefix {
+                return Err(malformed(
+                    "JUJU_STORAGE_ID",
+                    format!("storage {:?} does not match hook {hook:?}", parsed.name),
+                ));
+            }
+            StorageEvent {
+                name: parsed.name,
+                index: Some(parsed.index),
+            }
+        }
+        None => StorageEvent {
+            name: prefix.to_owned(),
+            index: None,
+        },
+    };
+    Ok(Some(if attached {
+        Event::StorageAttached(s)
+    } else {
+        Event::StorageDetaching(s)
+    }))
+}
+
+const WORKLOAD_SUFFIXES: [&str; 4] = [
+    "-pebble-ready",
+    "-pebble-custom-notice",
+    "-pebble-check-failed",
+    "-pebble-check-recovered",
+];
+
+/// `<container>-pebble-ready` and the other Pebble hooks.
+fn workload_event(env: &JujuEnv, hook: &str) -> Result<Option<Event>, DispatchError> {
+    for (i, suffix) in WORKLOAD_SUFFIXES.iter().enumerate() {
+        let Some(container) = hook.strip_suffix(suffix).filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        if let Some(w) = &env.workload_name {
+            if w != container {
+                return Err(malformed(
+                    "JUJU_WORKLOAD_NAME",
+                    format!("container {w:?} does not match hook {hook:?}"),
+                ));
+            }
+        }
+        let mut w = WorkloadEvent {
+            container: container.to_owned(),
+            notice: None,
+            check: None,
+        };
+        if i == 1 {
+            w.notice = Some(PebbleNotice {
+                id: env
+                    .notice_id
+                    .clone()
+                    .ok_or(DispatchError::Missing("JUJU_NOTICE_ID"))?,
+                kind: env.notice_type.clone().unwrap_or_else(|| "custom".to_owned()),
+                key: env
+                    .notice_key
+                    .clone()
+                    .ok_or(DispatchError::Missing("JUJU_NOTICE_KEY"))?,
+            });
+        }
+        if i >= 2 {
+            w.check = Some(
+                env.pebble_check_name
+                    .clone()
+                    .ok_or(DispatchError::Missing("JUJU_PEBBLE_CHECK_NAME"))?,
+            );
+        }
+        return Ok(Some(match i {
+            0 => Event::PebbleReady(w),
+            1 => Event::PebbleCustomNotice(w),
+            2 => Event::PebbleCheckFailed(w),
+            _ => Event::PebbleCheckRecovered(w),
+        }));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -563,6 +775,9 @@ mod tests {
             ("leader-settings-changed", Event::LeaderSettingsChanged),
             ("pre-series-upgrade", Event::PreSeriesUpgrade),
             ("post-series-upgrade", Event::PostSeriesUpgrade),
+            ("collect-metrics", Event::CollectMetrics),
+            ("meter-status-changed", Event::MeterStatusChanged),
+            ("leader-deposed", Event::LeaderDeposed),
         ];
         for (hook, want) in cases {
             let path = format!("hooks/{hook}");
@@ -680,6 +895,150 @@ mod tests {
                 name: "my-event".into()
             }
         );
+    }
+
+    #[test]
+    fn storage_hooks() {
+        let e = event(&[
+            ("JUJU_DISPATCH_PATH", "hooks/cache-db-storage-attached"),
+            ("JUJU_STORAGE_ID", "cache-db/3"),
+        ])
+        .unwrap();
+        let s = StorageEvent {
+            name: "cache-db".into(),
+            index: Some(3),
+        };
+        assert_eq!(e, Event::StorageAttached(s.clone()));
+        assert_eq!(e.hook_name(), "cache-db-storage-attached");
+        assert_eq!(s.id().unwrap().to_string(), "cache-db/3");
+        // Before JUJU_STORAGE_ID (old Juju), the name comes from the hook's.
+        let e = event(&[("JUJU_DISPATCH_PATH", "hooks/data-storage-detaching")]).unwrap();
+        assert_eq!(
+            e,
+            Event::StorageDetaching(StorageEvent {
+                name: "data".into(),
+                index: None
+            })
+        );
+        for bad in ["other/0", "data", "data/x", "data/-1"] {
+            assert!(matches!(
+                event(&[
+                    ("JUJU_DISPATCH_PATH", "hooks/data-storage-attached"),
+                    ("JUJU_STORAGE_ID", bad)
+                ])
+                .unwrap_err(),
+                DispatchError::Malformed {
+                    var: "JUJU_STORAGE_ID",
+                    ..
+                }
+            ));
+        }
+    }
+
+    #[test]
+    fn workload_hooks() {
+        let w = |notice: Option<PebbleNotice>, check: Option<&str>| WorkloadEvent {
+            container: "my-app".into(),
+            notice,
+            check: check.map(str::to_owned),
+        };
+        let base = [("JUJU_WORKLOAD_NAME", "my-app")];
+        let e = event(&[("JUJU_DISPATCH_PATH", "hooks/my-app-pebble-ready"), base[0]]).unwrap();
+        assert_eq!(e, Event::PebbleReady(w(None, None)));
+        let e = event(&[
+            ("JUJU_DISPATCH_PATH", "hooks/my-app-pebble-custom-notice"),
+            base[0],
+            ("JUJU_NOTICE_ID", "7"),
+            ("JUJU_NOTICE_TYPE", "custom"),
+            ("JUJU_NOTICE_KEY", "example.com/a"),
+        ])
+        .unwrap();
+        let notice = PebbleNotice {
+            id: "7".into(),
+            kind: "custom".into(),
+            key: "example.com/a".into(),
+        };
+        assert_eq!(e, Event::PebbleCustomNotice(w(Some(notice), None)));
+        for (hook, want) in [
+            ("failed", Event::PebbleCheckFailed(w(None, Some("http")))),
+            ("recovered", Event::PebbleCheckRecovered(w(None, Some("http")))),
+        ] {
+            let path = format!("hooks/my-app-pebble-check-{hook}");
+            let e = event(&[
+                ("JUJU_DISPATCH_PATH", &path),
+                base[0],
+                ("JUJU_PEBBLE_CHECK_NAME", "http"),
+            ])
+            .unwrap();
+            assert_eq!(e, want);
+            assert_eq!(format!("hooks/{}", e.hook_name()), path);
+        }
+        // Without JUJU_WORKLOAD_NAME the container comes from the hook's name; a mismatch is an
+        // error, as are missing notice or check variables.
+        assert_eq!(
+            event(&[("JUJU_DISPATCH_PATH", "hooks/my-app-pebble-ready")]).unwrap(),
+            Event::PebbleReady(w(None, None))
+        );
+        assert!(matches!(
+            event(&[
+                ("JUJU_DISPATCH_PATH", "hooks/my-app-pebble-ready"),
+                ("JUJU_WORKLOAD_NAME", "db")
+            ])
+            .unwrap_err(),
+            DispatchError::Malformed {
+                var: "JUJU_WORKLOAD_NAME",
+                ..
+            }
+        ));
+        assert_eq!(
+            event(&[("JUJU_DISPATCH_PATH", "hooks/my-app-pebble-check-failed")]).unwrap_err(),
+            DispatchError::Missing("JUJU_PEBBLE_CHECK_NAME")
+        );
+        assert_eq!(
+            event(&[("JUJU_DISPATCH_PATH", "hooks/my-app-pebble-custom-notice")]).unwrap_err(),
+            DispatchError::Missing("JUJU_NOTICE_ID")
+        );
+    }
+
+    #[test]
+    fn new_events_round_trip_through_their_environment() {
+        let events = [
+            Event::StorageAttached(StorageEvent {
+                name: "data".into(),
+                index: Some(0),
+            }),
+            Event::StorageDetaching(StorageEvent {
+                name: "logs-2".into(),
+                index: Some(11),
+            }),
+            Event::PebbleCustomNotice(WorkloadEvent {
+                container: "w".into(),
+                notice: Some(PebbleNotice {
+                    id: "1".into(),
+                    kind: "custom".into(),
+                    key: "k".into(),
+                }),
+                check: None,
+            }),
+            Event::PebbleCheckRecovered(WorkloadEvent {
+                container: "w".into(),
+                notice: None,
+                check: Some("c".into()),
+            }),
+            Event::CollectMetrics,
+        ];
+        for e in events {
+            let mut vars: BTreeMap<String, String> = e
+                .env_vars()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            vars.insert("JUJU_UNIT_NAME".into(), "demo/0".into());
+            let env = JujuEnv::from_vars(&vars, "").unwrap();
+            assert_eq!(Event::from_env(&env, &[]).unwrap(), e);
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        }
     }
 
     #[test]

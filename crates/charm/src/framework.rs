@@ -361,7 +361,13 @@ fn main_inner<C: Charm>(
     let result = (|| {
         let meta = LazyMetadata::new(&env.charm_dir);
         let observers = Observers::<C>::of();
-        let event = Event::from_env(&env, observers.custom_events())?;
+        let event = match Event::from_env(&env, observers.custom_events()) {
+            Err(DispatchError::UnknownHook(name)) => {
+                ignore_unknown_hook(&mut backend, &name);
+                return Ok(());
+            }
+            other => other?,
+        };
         let unit = env.unit_name()?;
         let mut charm = make();
         let setup = HookSetup {
@@ -384,6 +390,16 @@ fn main_inner<C: Charm>(
         );
     }
     result
+}
+
+/// A hook this charm has no event for (a hook a newer Juju added, a custom event the charm did
+/// not declare) is not an error: as ops does, the framework says so at debug level and the hook
+/// succeeds, so that the unit does not go into error for a hook nobody observes.
+pub fn ignore_unknown_hook(backend: &mut dyn Backend, hook: &str) {
+    let shown: String = hook.chars().take(128).collect();
+    let message = format!("no event for hook {shown:?}: nothing observes it, ignored");
+    tracing::debug!("{message}");
+    let _ = backend.juju_log(crate::model::LogLevel::Debug, &message);
 }
 
 /// When this variable names a file, every hook appends one JSON line to it: the dispatch path,

@@ -688,6 +688,25 @@ impl Backend for HookTools {
         }
     }
 
+    fn storage_list(&mut self, name: &str) -> Result<Vec<StorageId>, BackendError> {
+        let v = self.run_json("storage-list", &["--format=json", name])?;
+        string_list("storage-list", v)?
+            .iter()
+            .map(|s| StorageId::parse(s).map_err(|e| output_err("storage-list", e)))
+            .collect()
+    }
+
+    fn storage_get(&mut self, id: &StorageId) -> Result<StorageInfo, BackendError> {
+        let id = id.to_string();
+        let v = self.run_json("storage-get", &["--format=json", "-s", &id])?;
+        serde_json::from_value(v).map_err(|e| output_err("storage-get", e.to_string()))
+    }
+
+    fn storage_add(&mut self, name: &str, count: u32) -> Result<(), BackendError> {
+        let arg = format!("{name}={count}");
+        self.run("storage-add", &[&arg], None).map(drop)
+    }
+
     fn reboot(&mut self, now: bool) -> Result<(), BackendError> {
         let args: &[&str] = if now { &["--now"] } else { &[] };
         self.run("juju-reboot", args, None).map(drop)

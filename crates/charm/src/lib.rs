@@ -78,11 +78,12 @@ pub mod testing;
 pub use backend::{Backend, BackendError};
 pub use context::{Config, Context, ModelError};
 pub use event::{
-    ActionEvent, DispatchError, Event, HookName, JujuEnv, JujuVersion, RelationEvent, SecretEvent,
+    ActionEvent, DispatchError, Event, HookName, JujuEnv, JujuVersion, PebbleNotice, RelationEvent,
+    SecretEvent, StorageEvent, WorkloadEvent,
 };
 pub use framework::{
-    main, run_hook, Charm, Handler, HandlerError, HandlerResult, HookError, HookReport, HookSetup, Notice,
-    Observers, StateStore, StoredDocument, CONTROLLER_STATE_KEY, HOOK_STATS_ENV,
+    ignore_unknown_hook, main, run_hook, Charm, Handler, HandlerError, HandlerResult, HookError, HookReport,
+    HookSetup, Notice, Observers, StateStore, StoredDocument, CONTROLLER_STATE_KEY, HOOK_STATS_ENV,
 };
 pub use hook_tools::{
     atomic_write_mode, atomic_write_private, run_with_timeout, HookTools, StoredStateLocation,

@@ -545,3 +545,56 @@ impl fmt::Display for Port {
         }
     }
 }
+
+/// A storage instance: `data/0` (the storage's name in the charm's metadata, and an index).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StorageId {
+    /// The storage's name (`data`).
+    pub name: String,
+    /// The instance's index.
+    pub index: u32,
+}
+
+impl StorageId {
+    /// Parses `data/0`.
+    ///
+    /// ```
+    /// use charm::StorageId;
+    /// let id = StorageId::parse("cache-db/12").unwrap();
+    /// assert_eq!((id.name.as_str(), id.index), ("cache-db", 12));
+    /// assert!(StorageId::parse("data").is_err() && StorageId::parse("/1").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            let shown: String = s.chars().take(64).collect();
+            format!("expected <storage>/<index>, got {shown:?}")
+        };
+        let (name, index) = s.rsplit_once('/').ok_or_else(bad)?;
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_name || index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            index: index.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl fmt::Display for StorageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.name, self.index)
+    }
+}
+
+/// What `storage-get` says of a storage instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageInfo {
+    /// `filesystem` or `block`.
+    pub kind: String,
+    /// Where it is mounted (a filesystem) or its device (a block device).
+    pub location: std::path::PathBuf,
+}

@@ -166,6 +166,11 @@ pub struct State {
     pub networks: BTreeMap<String, serde_json::Value>,
     /// Whether the charm asked for a reboot.
     pub reboot_requested: bool,
+    /// Storage instances attached to the unit (`storage-list`, `storage-get`).
+    pub storage: BTreeMap<StorageId, StorageInfo>,
+    /// Instances the charm asked for with `storage-add`, by storage name (committed with the
+    /// hook, as Juju does).
+    pub storage_added: BTreeMap<String, u32>,
     /// Files on the machine: content and permission bits (written at once, never rolled back).
     pub files: BTreeMap<std::path::PathBuf, (Vec<u8>, u32)>,
 }
@@ -191,6 +196,8 @@ impl Default for State {
             opened_ports: Vec::new(),
             networks: BTreeMap::new(),
             reboot_requested: false,
+            storage: BTreeMap::new(),
+            storage_added: BTreeMap::new(),
         }
     }
 }
@@ -808,6 +815,38 @@ impl Backend for Memory<'_> {
     fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError> {
         self.calls.push("opened-ports");
         Ok(self.txn.opened_ports.clone())
+    }
+
+    fn storage_list(&mut self, name: &str) -> Result<Vec<StorageId>, BackendError> {
+        self.calls.push("storage-list");
+        Ok(self
+            .txn
+            .storage
+            .keys()
+            .filter(|id| id.name == name)
+            .cloned()
+            .collect())
+    }
+
+    fn storage_get(&mut self, id: &StorageId) -> Result<StorageInfo, BackendError> {
+        self.calls.push("storage-get");
+        self.txn
+            .storage
+            .get(id)
+            .cloned()
+            .ok_or_else(|| BackendError::Refused(format!("storage {id} not found")))
+    }
+
+    fn storage_add(&mut self, name: &str, count: u32) -> Result<(), BackendError> {
+        self.calls.push("storage-add");
+        if count == 0 {
+            return Err(BackendError::Refused(
+                "storage-add: the count must be at least 1".into(),
+            ));
+        }
+        let n = self.txn.storage_added.entry(name.to_owned()).or_insert(0);
+        *n = n.saturating_add(count);
+        Ok(())
     }
 
     fn network_get(

@@ -958,6 +958,14 @@ fn json_probes() -> Vec<Probe> {
         }),
         ("is-leader", |b| b.is_leader().map(drop)),
         ("config-get", |b| b.config_get().map(drop)),
+        ("storage-list", |b| b.storage_list("data").map(drop)),
+        ("storage-get", |b| {
+            b.storage_get(&charm::StorageId {
+                name: "data".into(),
+                index: 0,
+            })
+            .map(drop)
+        }),
         ("status-get", |b| b.status_get(StatusTarget::Unit).map(drop)),
         ("status-get", |b| b.status_get(StatusTarget::App).map(drop)),
         ("leader-get", |b| b.leader_get().map(drop)),
@@ -1024,6 +1032,7 @@ fn all_probes() -> Vec<Probe> {
         }),
         ("action-fail", |b| b.action_fail("m")),
         ("action-log", |b| b.action_log("m")),
+        ("storage-add", |b| b.storage_add("data", 1)),
     ]);
     v
 }
@@ -1578,4 +1587,43 @@ fn run_hook_with_controller_storage_end_to_end() {
     assert!(run_greeter(&t, Some(storage)).is_err());
     let tools: Vec<String> = t.argvs().into_iter().map(|a| a[0].clone()).collect();
     assert_eq!(tools, ["state-get", "relation-get", "relation-set", "status-set"]);
+}
+
+#[test]
+fn storage_tools_argv_and_untrusted_output() {
+    let t = FakeTools::new();
+    let mut b = t.backend();
+    t.set_output("storage-list", r#"["data/0","data/12"]"#);
+    let ids = b.storage_list("data").unwrap();
+    assert_eq!(
+        ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        ["data/0", "data/12"]
+    );
+    t.set_output("storage-get", r#"{"kind":"block","location":"/dev/vdb"}"#);
+    let info = b.storage_get(&ids[1]).unwrap();
+    assert_eq!(
+        (info.kind.as_str(), info.location.to_str()),
+        ("block", Some("/dev/vdb"))
+    );
+    t.set_output("storage-add", "");
+    b.storage_add("data", 3).unwrap();
+    t.expect(&[
+        &["storage-list", "--format=json", "data"],
+        &["storage-get", "--format=json", "-s", "data/12"],
+        &["storage-add", "data=3"],
+    ]);
+    for bad in [r#"["data"]"#, r#"["../x/1"]"#, r#"[1]"#, "{"] {
+        t.set_output("storage-list", bad);
+        assert!(
+            matches!(b.storage_list("data"), Err(BackendError::Output { .. })),
+            "{bad}"
+        );
+    }
+    for bad in [r#"{"kind":1}"#, r#"["x"]"#, "nope"] {
+        t.set_output("storage-get", bad);
+        assert!(
+            matches!(b.storage_get(&ids[0]), Err(BackendError::Output { .. })),
+            "{bad}"
+        );
+    }
 }

@@ -33,6 +33,15 @@ impl Greeter {
                 ctx.set_status(Status::active("greeted"))?;
             }
             Event::Custom { name } if name == "tick" => ctx.set_status(Status::active("ticked"))?,
+            Event::StorageAttached(s) => {
+                let found = ctx.storages(&s.name)?;
+                let text: Vec<String> = found
+                    .iter()
+                    .map(|(id, info)| format!("{id} {} at {}", info.kind, info.location.display()))
+                    .collect();
+                ctx.set_status(Status::active(text.join(", ")))?;
+            }
+            Event::UpgradeCharm => ctx.storage_add("data", 2)?,
             Event::Stop => return Err(HandlerError::msg("refusing to stop")),
             _ => {}
         }
@@ -102,6 +111,9 @@ impl Fixture {
             ("state-set", ""),
             ("relation-ids", r#"["peers:4"]"#),
             ("relation-list", r#"["greeter/1"]"#),
+            ("storage-list", r#"["data/0","data/1"]"#),
+            ("storage-get", r#"{"kind":"filesystem","location":"/srv/data"}"#),
+            ("storage-add", ""),
         ];
         for (name, out) in tools_out {
             let p = tools.join(name);
@@ -208,8 +220,12 @@ fn a_failing_handler_exits_non_zero_and_logs_the_error() {
 fn bad_environments_fail_cleanly() {
     let f = Fixture::new();
     for (hook, extra, expect) in [
-        ("hooks/frobnicate", &[][..], "unknown hook"),
         ("hooks/peers-relation-changed", &[][..], "JUJU_RELATION"),
+        (
+            "hooks/data-storage-attached",
+            &[("JUJU_STORAGE_ID", "other/0")][..],
+            "JUJU_STORAGE_ID",
+        ),
         (
             "hooks/install",
             &[("JUJU_UNIT_NAME", "not-a-unit")][..],
@@ -248,4 +264,99 @@ fn controller_storage_uses_state_get_and_state_set() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(f.calls(), ["state-get --format=json", "state-set --file -"]);
     assert!(!f.charm_dir().join(charm::STATE_FILE).exists());
+}
+
+/// Every kind of hook Juju 3.6 can send that the charm does not act on, and a hook name no
+/// Juju sends: each exits 0, as in ops; the unknown one says so at debug level.
+#[test]
+fn hooks_nobody_observes_succeed() {
+    let f = Fixture::new();
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("hooks/data-storage-detaching", &[("JUJU_STORAGE_ID", "data/0")]),
+        ("hooks/collect-metrics", &[]),
+        ("hooks/meter-status-changed", &[]),
+        ("hooks/leader-deposed", &[]),
+        ("hooks/pre-series-upgrade", &[]),
+        ("hooks/post-series-upgrade", &[]),
+        (
+            "hooks/workload-pebble-ready",
+            &[("JUJU_WORKLOAD_NAME", "workload")],
+        ),
+        (
+            "hooks/workload-pebble-custom-notice",
+            &[
+                ("JUJU_WORKLOAD_NAME", "workload"),
+                ("JUJU_NOTICE_ID", "1"),
+                ("JUJU_NOTICE_TYPE", "custom"),
+                ("JUJU_NOTICE_KEY", "example.com/a"),
+            ],
+        ),
+        (
+            "hooks/workload-pebble-check-failed",
+            &[
+                ("JUJU_WORKLOAD_NAME", "workload"),
+                ("JUJU_PEBBLE_CHECK_NAME", "http"),
+            ],
+        ),
+        (
+            "hooks/workload-pebble-check-recovered",
+            &[
+                ("JUJU_WORKLOAD_NAME", "workload"),
+                ("JUJU_PEBBLE_CHECK_NAME", "http"),
+            ],
+        ),
+        ("hooks/secret-changed", &[("JUJU_SECRET_ID", "secret:abc")]),
+        ("hooks/update-status", &[]),
+    ];
+    for (hook, extra) in cases {
+        let out = f.run("greeter", hook, extra);
+        assert!(
+            out.status.success(),
+            "{hook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        f.calls(),
+        Vec::<String>::new(),
+        "the greeter acts on none of them"
+    );
+    // A hook no Juju sends, and an undeclared custom event: debug, exit 0.
+    for hook in ["hooks/frobnicate", "hooks/some-future-hook"] {
+        let out = f.run("greeter", hook, &[]);
+        assert!(
+            out.status.success(),
+            "{hook}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let calls = f.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert!(
+        calls[0].starts_with("juju-log --log-level DEBUG -- no event for hook \"frobnicate\""),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn storage_hooks_and_the_storage_api_use_ops_argv() {
+    let f = Fixture::new();
+    let out = f.run(
+        "greeter",
+        "hooks/data-storage-attached",
+        &[("JUJU_STORAGE_ID", "data/1")],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        f.calls(),
+        [
+            "storage-list --format=json data",
+            "storage-get --format=json -s data/0",
+            "storage-get --format=json -s data/1",
+            "status-set --application=False active -- data/0 filesystem at /srv/data, data/1 filesystem at /srv/data",
+        ]
+    );
+    let out = f.run("greeter", "hooks/upgrade-charm", &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(f.calls().last().unwrap(), "storage-add data=2");
 }

@@ -733,3 +733,92 @@ fn the_example_charm_greets_a_peer() {
     // The event names the relation, so no relation-ids or relation-list call is needed.
     assert_eq!(r.calls, ["relation-get", "relation-set", "status-set"]);
 }
+
+#[test]
+fn storage_in_the_harness_lists_gets_and_adds_on_commit_only() {
+    let mut state = State::default();
+    for (i, loc) in [(0, "/srv/data/0"), (1, "/srv/data/1")] {
+        state.storage.insert(
+            StorageId {
+                name: "data".into(),
+                index: i,
+            },
+            StorageInfo {
+                kind: "filesystem".into(),
+                location: loc.into(),
+            },
+        );
+    }
+    let attached = Event::StorageAttached(StorageEvent {
+        name: "data".into(),
+        index: Some(1),
+    });
+    let r = run(state.clone(), attached.clone(), |ctx, ev| {
+        let Event::StorageAttached(s) = ev else {
+            return Ok(());
+        };
+        let id = s.id().unwrap();
+        assert_eq!(
+            ctx.storage_get(&id)?.location,
+            std::path::PathBuf::from("/srv/data/1")
+        );
+        assert_eq!(ctx.storages("data")?.len(), 2);
+        assert!(ctx.storage_list("logs")?.is_empty());
+        let missing = StorageId {
+            name: "data".into(),
+            index: 9,
+        };
+        assert!(ctx.storage_get(&missing).is_err());
+        ctx.storage_add("data", 2)?;
+        assert!(ctx.storage_add("data", 0).is_err());
+        Ok(())
+    });
+    r.result.unwrap();
+    assert_eq!(r.state.storage_added.get("data"), Some(&2));
+    assert_eq!(
+        r.calls,
+        [
+            "storage-get",
+            "storage-list",
+            "storage-get",
+            "storage-get",
+            "storage-list",
+            "storage-get",
+            "storage-add",
+            "storage-add"
+        ]
+    );
+    // A failing hook's storage-add is not committed, as Juju discards it.
+    let r = run(state, attached, |ctx, _| {
+        ctx.storage_add("data", 1)?;
+        Err(HandlerError::msg("boom"))
+    });
+    assert!(r.result.is_err());
+    assert!(r.state.storage_added.is_empty());
+}
+
+#[test]
+fn the_harness_runs_every_new_hook_kind_without_error() {
+    let w = WorkloadEvent {
+        container: "workload".into(),
+        notice: None,
+        check: None,
+    };
+    for e in [
+        Event::CollectMetrics,
+        Event::MeterStatusChanged,
+        Event::LeaderDeposed,
+        Event::StorageDetaching(StorageEvent {
+            name: "data".into(),
+            index: Some(0),
+        }),
+        Event::PebbleReady(w.clone()),
+        Event::PebbleCheckFailed(WorkloadEvent {
+            check: Some("http".into()),
+            ..w.clone()
+        }),
+    ] {
+        let r = run(State::default(), e.clone(), |_, _| Ok(()));
+        assert!(r.result.is_ok(), "{e:?}: {:?}", r.result);
+    }
+}

@@ -25,6 +25,9 @@ use std::sync::OnceLock;
 /// Every hook tool `HookTools` runs.
 pub const TOOLS: &[&str] = &[
     "relation-get",
+    "storage-list",
+    "storage-get",
+    "storage-add",
     "relation-set",
     "relation-ids",
     "relation-list",
