@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 #[command(
     name = "ensemble",
     version,
-    about = "Coordinated Juju charms in Rust: demo, check, bench"
+    about = "Coordinated Juju charms in Rust: demo, check, bench, pack",
+    max_term_width = 100
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,8 +38,8 @@ struct Cli {
 enum Command {
     /// Deploys the demo model in the embedded simulator, then shows its status and metrics.
     Demo {
-        /// Units of the peer-relation example charm.
-        #[arg(long, default_value_t = 9)]
+        /// Units of the peer-relation example charm (at least 1).
+        #[arg(long, default_value_t = 9, value_parser = at_least_one)]
         units: usize,
         /// The seed (the same seed gives the same run).
         #[arg(long, default_value_t = 1)]
@@ -47,23 +48,31 @@ enum Command {
         /// out).
         #[arg(long)]
         faults: bool,
+        /// Print one JSON object (the run, each unit's status, leadership, the cluster, the
+        /// metrics, the rolling restart) instead of the tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Runs seeded runs of a scenario with random faults and checks its invariants.
     Check {
         /// The scenario (see --list).
         scenario: Option<String>,
-        /// How many seeds to run (1..=N).
-        #[arg(long, default_value_t = 20)]
+        /// How many seeds to run (1..=N, at least 1).
+        #[arg(long, default_value_t = 20, value_parser = at_least_one_u64)]
         seeds: u64,
         /// Run only this seed (to replay a failure).
         #[arg(long)]
         seed: Option<u64>,
-        /// Parallel jobs (default: the available cores).
-        #[arg(long)]
+        /// Parallel jobs (at least 1; default: the available cores).
+        #[arg(long, value_parser = at_least_one)]
         jobs: Option<usize>,
         /// List the scenarios.
         #[arg(long)]
         list: bool,
+        /// Print one JSON summary object (scenario, seeds, passed, failed, hooks, seconds, jobs,
+        /// and each failure's seed, message and replay command) instead of the text.
+        #[arg(long)]
+        json: bool,
     },
     /// Builds .charm archives from a Rust charm's directory (charmcraft.yaml + Cargo.toml), one
     /// per platform of this machine's architecture, as `charmcraft pack` names them.
@@ -114,8 +123,8 @@ enum BenchWhat {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Measured hooks per charm.
-        #[arg(long, default_value_t = 200)]
+        /// Measured hooks per charm (at least 1).
+        #[arg(long, default_value_t = 200, value_parser = at_least_one)]
         hooks: usize,
         /// The Python virtual environment with ops (default: $ENSEMBLE_PYTHON_VENV or .venv).
         #[arg(long)]
@@ -131,8 +140,8 @@ enum BenchWhat {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// Application sizes, one run each.
-        #[arg(long, value_delimiter = ',', default_value = "10,30,100")]
+        /// Application sizes, one run each (each at least 1).
+        #[arg(long, value_delimiter = ',', default_value = "10,30,100", value_parser = at_least_one)]
         units: Vec<usize>,
         /// How long one restart takes, in virtual seconds.
         #[arg(long, default_value_t = 10)]
@@ -143,17 +152,53 @@ enum BenchWhat {
     },
 }
 
+/// A count that must be at least 1 (`--jobs 0` would run nothing and report success).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A count of seeds, at least 1 (`--seeds 0` would run nothing and report success).
+fn at_least_one_u64(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// A mistake in how the command was called (as clap's own): said on standard error, exit 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { units, seed, faults } => demo(units, seed, faults),
+        Command::Demo {
+            units,
+            seed,
+            faults,
+            json,
+        } => demo(units, seed, faults, json),
         Command::Check {
             scenario,
             seeds,
             seed,
             jobs,
             list,
-        } => check(scenario, seeds, seed, jobs, list),
+            json,
+        } => check(scenario, seeds, seed, jobs, list, json),
         Command::Pack {
             dir,
             binary,
@@ -193,7 +238,16 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            let usage = e.downcast_ref::<Usage>().is_some()
+                || matches!(
+                    e.downcast_ref::<ensemble::pack::PackError>(),
+                    Some(ensemble::pack::PackError::Options(_))
+                );
+            if usage {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -206,16 +260,28 @@ fn bar(len: u64, template: &str) -> ProgressBar {
     pb
 }
 
-fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
+fn demo(units: usize, seed: u64, faults: bool, json: bool) -> anyhow::Result<ExitCode> {
     if units == 0 {
-        bail!("--units must be at least 1");
+        return Err(Usage("--units must be at least 1".into()).into());
     }
-    println!("Deploying the demo model in the embedded Juju simulator, seed {seed}:");
-    println!("  peer-demo        {units} units of an example charm with a peer relation");
-    println!("  shared-password  5 units sharing a leader-generated password (leadership)");
-    println!("  microovn         {units} units forming one microcluster through the token distributor");
-    println!("  distributor      1 unit of the microcluster-token-distributor charm");
-    println!("and then, in a model of its own, a rolling restart of 5 units (rolling ops).\n");
+    // In --json mode nothing but the one JSON object goes to standard output.
+    let say = |s: &str| {
+        if !json {
+            println!("{s}");
+        }
+    };
+    say(&format!(
+        "Deploying the demo model in the embedded Juju simulator, seed {seed}:"
+    ));
+    say(&format!(
+        "  peer-demo        {units} units of an example charm with a peer relation"
+    ));
+    say("  shared-password  5 units sharing a leader-generated password (leadership)");
+    say(&format!(
+        "  microovn         {units} units forming one microcluster through the token distributor"
+    ));
+    say("  distributor      1 unit of the microcluster-token-distributor charm");
+    say("and then, in a model of its own, a rolling restart of 5 units (rolling ops).\n");
     let started = Instant::now();
     let mut sim = Sim::new(seed);
     sim.set_replay_hint(&format!("ensemble demo --seed {seed}"));
@@ -238,7 +304,11 @@ fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
             },
         );
     }
-    let pb = bar(0, "{spinner} {msg}");
+    let pb = if json {
+        ProgressBar::hidden()
+    } else {
+        bar(0, "{spinner} {msg}")
+    };
     pb.enable_steady_tick(Duration::from_millis(100));
     let idle = sim
         .run_until_idle_with(Duration::from_secs(24 * 3600), |s| {
@@ -250,50 +320,136 @@ fn demo(units: usize, seed: u64, faults: bool) -> anyhow::Result<ExitCode> {
         })
         .context("the demo model did not settle")?;
     pb.finish_and_clear();
-    println!(
+    say(&format!(
         "Settled: quiescent after {:.1} s of virtual time ({} hooks, {:.2} s of wall time).\n",
         idle.quiescent_at.as_secs_f64(),
         sim.trace().len(),
         started.elapsed().as_secs_f64()
-    );
-    println!("{}", sim.status_table_limited(40));
-    println!("Leadership: the password each shared-password unit stored (a fingerprint, never the password)");
+    ));
+    say(&sim.status_table_limited(40));
+    say("Leadership: the password each shared-password unit stored (a fingerprint, never the password)");
+    let pw_leader = sim.leader("shared-password");
     for u in sim.alive_units("shared-password") {
         let status = sim.unit_status(&u).map(|s| s.message).unwrap_or_default();
-        let leader = if sim.leader("shared-password").as_deref() == Some(u.as_str()) {
+        let leader = if pw_leader.as_deref() == Some(u.as_str()) {
             " (leader)"
         } else {
             ""
         };
-        println!("  {u:<20} {status}{leader}");
+        say(&format!("  {u:<20} {status}{leader}"));
     }
     let report = ensemble::formation::report(&sim, &["microovn"]);
-    println!("\nToken distribution:");
+    say("\nToken distribution:");
     for (cluster, members) in &report.clusters {
-        println!("  {cluster}: {} members", members.len());
+        say(&format!("  {cluster}: {} members", members.len()));
     }
-    println!(
+    say(&format!(
         "  units outside any cluster: {}; largest distributor bag: {} bytes ({} per unit)\n",
         report.outside.len(),
         report.largest_distributor_bag,
         report.largest_distributor_bag / report.live_units.max(1)
-    );
-    println!("Metrics\n{}", sim.metrics());
-    demo_rolling(seed)?;
+    ));
+    say(&format!("Metrics\n{}", sim.metrics()));
+    let rolling = demo_rolling(seed)?;
+    if json {
+        let apps = [
+            "peer-demo",
+            "shared-password",
+            "microovn",
+            ensemble::formation::DISTRIBUTOR,
+        ];
+        let applications: serde_json::Map<String, serde_json::Value> = apps
+            .iter()
+            .map(|app| {
+                let units: Vec<serde_json::Value> = sim
+                    .alive_units(app)
+                    .into_iter()
+                    .map(|u| {
+                        let status = sim.unit_status(&u);
+                        serde_json::json!({
+                            "unit": u,
+                            "leader": sim.leader(app).as_deref() == Some(u.as_str()),
+                            "workload": status.as_ref().map(|s| s.name),
+                            "message": status.map(|s| s.message).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                ((*app).to_owned(), serde_json::json!({ "units": units }))
+            })
+            .collect();
+        let out = serde_json::json!({
+            "seed": seed,
+            "units": units,
+            "faults": faults,
+            "quiescent_at_secs": idle.quiescent_at.as_secs_f64(),
+            "hooks": sim.trace().len(),
+            "wall_secs": started.elapsed().as_secs_f64(),
+            "applications": applications,
+            "token_distribution": {
+                "clusters": report.clusters.iter().map(|(c, m)| (c.clone(), m.len())).collect::<std::collections::BTreeMap<_, _>>(),
+                "outside": report.outside.len(),
+                "largest_distributor_bag": report.largest_distributor_bag,
+            },
+            "metrics": sim.metrics(),
+            "rolling_restart": rolling,
+        });
+        println!("{}", serde_json::to_string(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_rolling(&rolling);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's rolling restart, as `--json` gives it.
+#[derive(Debug, serde::Serialize)]
+struct RollingDemo {
+    units: usize,
+    /// Each restart in the order they ran: unit, start and end (virtual seconds), leader.
+    restarts: Vec<RollingRestart>,
+    requests: usize,
+    served: usize,
+    min_gap_secs: f64,
+    max_gap_secs: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct RollingRestart {
+    unit: String,
+    start_secs: f64,
+    end_secs: f64,
+    leader: bool,
+}
+
+fn print_rolling(r: &RollingDemo) {
+    println!(
+        "\nRolling restart: {} units of the rolling-demo charm (rollingops), each restart 10 s \
+         of virtual time, all requested at once (restart-generation raised)",
+        r.units
+    );
+    for (i, o) in r.restarts.iter().enumerate() {
+        let mark = if o.leader { " (leader)" } else { "" };
+        println!(
+            "  {}. {:<16} restarting from {:>6.2} s to {:>6.2} s{mark}",
+            i + 1,
+            o.unit,
+            o.start_secs,
+            o.end_secs
+        );
+    }
+    println!(
+        "  checked: never two at once, each request served once ({} of {}), in the order the \
+         leader saw them; {:.2}-{:.2} s of virtual time between two restarts",
+        r.served, r.requests, r.min_gap_secs, r.max_gap_secs
+    );
 }
 
 /// The demo's last part: a rolling restart of 5 units of the rolling-ops example charm, in a
 /// model of its own (the cost model without jitter, the trace with its values, for the
-/// invariant checker); shows the order and checks that no two restarts overlapped.
-fn demo_rolling(seed: u64) -> anyhow::Result<()> {
+/// invariant checker); the order and a check that no two restarts overlapped.
+fn demo_rolling(seed: u64) -> anyhow::Result<RollingDemo> {
     use ensemble::rolling;
     const APP: &str = "rolling-demo";
     let units = 5;
-    println!(
-        "\nRolling restart: {units} units of the rolling-demo charm (rollingops), each restart 10 s \
-         of virtual time, all requested at once (restart-generation raised)"
-    );
     let mut sim = Sim::with_config(seed, rolling::sim_config());
     sim.set_replay_hint(&format!("ensemble demo --seed {seed}"));
     let journal = rolling::deploy(
@@ -314,34 +470,53 @@ fn demo_rolling(seed: u64) -> anyhow::Result<()> {
     let report = rolling::check(&sim, &journal.borrow(), APP, &[]).map_err(anyhow::Error::msg)?;
     let mut ops = journal.borrow().ops.clone();
     ops.sort_by_key(|o| o.start);
-    for (i, o) in ops.iter().enumerate() {
-        let mark = if o.unit == leader { " (leader)" } else { "" };
-        println!(
-            "  {}. {:<16} restarting from {:>6.2} s to {:>6.2} s{mark}",
-            i + 1,
-            o.unit,
-            (o.start - t0).as_secs_f64(),
-            (o.end - t0).as_secs_f64()
-        );
-    }
     let gaps: Vec<f64> = ops
         .windows(2)
         .map(|w| (w[1].start.saturating_sub(w[0].end)).as_secs_f64())
         .collect();
-    println!(
-        "  checked: never two at once, each request served once ({} of {}), in the order the \
-         leader saw them; {:.2}-{:.2} s of virtual time between two restarts",
-        report.served,
-        report.requests,
-        gaps.iter().copied().fold(f64::INFINITY, f64::min),
-        gaps.iter().copied().fold(0.0, f64::max)
-    );
-    Ok(())
+    Ok(RollingDemo {
+        units,
+        restarts: ops
+            .iter()
+            .map(|o| RollingRestart {
+                unit: o.unit.clone(),
+                start_secs: (o.start - t0).as_secs_f64(),
+                end_secs: (o.end - t0).as_secs_f64(),
+                leader: o.unit == leader,
+            })
+            .collect(),
+        requests: report.requests,
+        served: report.served,
+        min_gap_secs: gaps.iter().copied().fold(f64::INFINITY, f64::min),
+        max_gap_secs: gaps.iter().copied().fold(0.0, f64::max),
+    })
 }
 
 /// Every registered scenario.
 fn registry() -> Vec<Scenario> {
     ensemble::registry()
+}
+
+/// The scenarios, one per paragraph: the name, then its description wrapped under it, no line
+/// over 100 characters.
+fn scenario_list(all: &[Scenario]) -> String {
+    let mut s = String::from("Scenarios:\n");
+    for sc in all {
+        s.push_str(&format!("  {}\n", sc.name));
+        let mut line = String::from("     ");
+        for word in sc.about.split_whitespace() {
+            if line.len() + 1 + word.len() > 100 && !line.trim().is_empty() {
+                s.push_str(line.trim_end());
+                s.push('\n');
+                line = String::from("     ");
+            }
+            line.push(' ');
+            line.push_str(word);
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
 }
 
 fn check(
@@ -350,35 +525,81 @@ fn check(
     seed: Option<u64>,
     jobs: Option<usize>,
     list: bool,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let all = registry();
-    if list || name.is_none() {
-        println!("Scenarios:");
-        for s in &all {
-            println!("  {:<16} {}", s.name, s.about);
-        }
-        return Ok(if list {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+    if list {
+        print!("{}", scenario_list(&all));
+        return Ok(ExitCode::SUCCESS);
     }
-    let name = name.unwrap_or_default();
-    let Some(scenario) = all.iter().find(|s| s.name == name).copied() else {
-        let names: Vec<&str> = all.iter().map(|s| s.name).collect();
-        bail!("no scenario {name:?} (known: {})", names.join(", "));
+    let Some(name) = name else {
+        return Err(Usage(format!(
+            "name the scenario to check: ensemble check <scenario>\n{}",
+            scenario_list(&all).trim_end()
+        ))
+        .into());
     };
-    let failures = run_seeds(scenario, seeds, seed, jobs);
-    Ok(if failures == 0 {
+    let Some(scenario) = all.iter().find(|s| s.name == name).copied() else {
+        return Err(Usage(format!(
+            "no scenario {name:?}\n{}",
+            scenario_list(&all).trim_end()
+        ))
+        .into());
+    };
+    let report = run_seeds(scenario, seeds, seed, jobs, !json);
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_check(&report);
+    }
+    Ok(if report.failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// Runs the seeds of one scenario in parallel, prints the summary and each failure with its
-/// replay command; returns how many failed.
-fn run_seeds(scenario: Scenario, seeds: u64, seed: Option<u64>, jobs: Option<usize>) -> usize {
+/// What `ensemble check` found: the `--json` output, one object.
+#[derive(Debug, serde::Serialize)]
+struct CheckReport {
+    scenario: &'static str,
+    seeds: usize,
+    passed: usize,
+    failed: usize,
+    hooks: u64,
+    seconds: f64,
+    jobs: usize,
+    failures: Vec<CheckFailure>,
+}
+
+/// One failed seed.
+#[derive(Debug, serde::Serialize)]
+struct CheckFailure {
+    seed: u64,
+    message: String,
+    replay: String,
+}
+
+fn print_check(r: &CheckReport) {
+    println!(
+        "{}: {} passed, {} failed ({} seeds, {} hooks, {:.1} s on {} threads)",
+        r.scenario, r.passed, r.failed, r.seeds, r.hooks, r.seconds, r.jobs
+    );
+    for f in &r.failures {
+        println!("\nseed {}: {}", f.seed, f.message);
+        println!("  replay: {}", f.replay);
+    }
+}
+
+/// Runs the seeds of one scenario in parallel (with a progress bar when `progress`); returns
+/// the summary and each failure with its replay command.
+fn run_seeds(
+    scenario: Scenario,
+    seeds: u64,
+    seed: Option<u64>,
+    jobs: Option<usize>,
+    progress: bool,
+) -> CheckReport {
     let list: Vec<u64> = match seed {
         Some(s) => vec![s],
         None => (1..=seeds).collect(),
@@ -387,10 +608,14 @@ fn run_seeds(scenario: Scenario, seeds: u64, seed: Option<u64>, jobs: Option<usi
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
         .max(1)
         .min(list.len().max(1));
-    let pb = bar(
-        list.len() as u64,
-        "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}]",
-    );
+    let pb = if progress {
+        bar(
+            list.len() as u64,
+            "{bar:40} {pos}/{len} seeds  {msg}  [{elapsed_precise}]",
+        )
+    } else {
+        ProgressBar::hidden()
+    };
     let next = AtomicUsize::new(0);
     let failed_count = AtomicU64::new(0);
     let failures: Mutex<Vec<(u64, String)>> = Mutex::new(Vec::new());
@@ -433,19 +658,23 @@ fn run_seeds(scenario: Scenario, seeds: u64, seed: Option<u64>, jobs: Option<usi
     let mut failures = failures.into_inner().unwrap_or_default();
     failures.sort();
     let passed = list.len() - failures.len();
-    println!(
-        "{}: {passed} passed, {} failed ({} seeds, {} hooks, {:.1} s on {jobs} threads)",
-        scenario.name,
-        failures.len(),
-        list.len(),
-        hooks.load(Ordering::Relaxed),
-        started.elapsed().as_secs_f64()
-    );
-    for (seed, msg) in &failures {
-        println!("\nseed {seed}: {msg}");
-        println!("  replay: {}", scenarios::replay_command(scenario.name, *seed));
+    CheckReport {
+        scenario: scenario.name,
+        seeds: list.len(),
+        passed,
+        failed: failures.len(),
+        hooks: hooks.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        jobs,
+        failures: failures
+            .into_iter()
+            .map(|(seed, message)| CheckFailure {
+                seed,
+                message,
+                replay: scenarios::replay_command(scenario.name, seed),
+            })
+            .collect(),
     }
-    failures.len()
 }
 
 fn run_case(case: &str) -> anyhow::Result<bench::BenchResult> {
@@ -728,7 +957,7 @@ fn pack(
     use ensemble::pack::{prepare_output_dir, Project};
     // Everything that can be checked is checked before the (slow) build.
     if binary.is_none() && arch.is_some() {
-        bail!("--arch is for a binary built elsewhere: pass --binary too");
+        return Err(Usage("--arch is for a binary built elsewhere: pass --binary too".into()).into());
     }
     let cc = dir.join("charmcraft.yaml");
     let text = std::fs::read_to_string(&cc)
@@ -836,15 +1065,22 @@ mod tests {
             about: "",
             run: odd_seeds_fail,
         };
-        assert_eq!(run_seeds(s, 6, None, Some(2)), 3);
-        assert_eq!(run_seeds(s, 6, Some(4), None), 0);
-        assert_eq!(run_seeds(s, 6, Some(3), None), 1);
+        assert_eq!(run_seeds(s, 6, None, Some(2), false).failed, 3);
+        assert_eq!(run_seeds(s, 6, Some(4), None, false).failed, 0);
+        assert_eq!(run_seeds(s, 6, Some(3), None, false).failed, 1);
         let p = Scenario {
             name: "panics",
             about: "",
             run: panics,
         };
-        assert_eq!(run_seeds(p, 2, None, Some(1)), 2);
+        assert_eq!(run_seeds(p, 2, None, Some(1), false).failed, 2);
+        // The --json summary names each failure with its replay command.
+        let r = run_seeds(s, 4, None, Some(2), false);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["failed"], 2);
+        assert_eq!(v["failures"][0]["seed"], 1);
+        assert_eq!(v["failures"][0]["message"], "seed 1 is odd");
+        assert!(v["failures"][1]["replay"].as_str().unwrap().contains("--seed 3"));
     }
 
     #[test]

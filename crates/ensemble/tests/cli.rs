@@ -1,6 +1,22 @@
 //! The `ensemble` command end to end.
 
-use std::process::Command;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ensemble"))
+        .args(args)
+        .env("COLUMNS", "300")
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
 
 fn ensemble(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ensemble"))
@@ -50,8 +66,10 @@ fn check_passes_and_names_unknown_scenarios() {
     assert!(out.contains("3 passed, 0 failed"), "{out}");
     let (ok, out) = ensemble(&["check", "client-server", "--seed", "11"]);
     assert!(ok && out.contains("1 passed, 0 failed"), "{out}");
-    let (ok, out) = ensemble(&["check", "nope"]);
-    assert!(!ok && out.contains("no scenario \"nope\""), "{out}");
+    let o = run(&["check", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no scenario \"nope\""), "{}", stderr(&o));
+    assert!(stderr(&o).contains("client-server"));
     let (ok, out) = ensemble(&["check", "--list"]);
     assert!(ok && out.contains("client-server"), "{out}");
 }
@@ -63,4 +81,126 @@ fn bench_runs_one_case_as_json() {
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["units"], 23);
     assert!(v["hooks"].as_u64().unwrap() > 60);
+}
+
+#[test]
+fn check_without_a_scenario_is_a_usage_error_with_the_list() {
+    let o = run(&["check"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stdout(&o), "", "usage errors go to standard error");
+    let err = stderr(&o);
+    assert!(err.starts_with("error: name the scenario to check"), "{err}");
+    assert!(err.contains("rollingops") && err.contains("peer"), "{err}");
+    assert!(err.lines().all(|l| l.chars().count() <= 100), "{err}");
+}
+
+#[test]
+fn counts_of_zero_are_refused() {
+    for args in [
+        &["check", "peer", "--seeds", "0"][..],
+        &["check", "peer", "--jobs", "0"],
+        &["demo", "--units", "0"],
+        &["bench", "hooks", "--hooks", "0"],
+        &["bench", "rolling", "--units", "10,0"],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("must be at least 1"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert_eq!(stdout(&o), "", "{args:?}");
+    }
+}
+
+#[test]
+fn mistyped_flags_and_subcommands_get_a_suggestion() {
+    for (args, tip) in [
+        (&["chek", "peer"][..], "'check'"),
+        (&["check", "peer", "--seds", "3"], "'--seeds'"),
+        (&["demo", "--unit", "3"], "'--units'"),
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("tip: a similar") && err.contains(tip),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn no_help_line_is_over_100_characters() {
+    for args in [
+        &["--help"][..],
+        &["demo", "--help"],
+        &["check", "--help"],
+        &["pack", "--help"],
+        &["bench", "--help"],
+        &["bench", "sim", "--help"],
+        &["bench", "hooks", "--help"],
+        &["bench", "rolling", "--help"],
+        &["check", "--list"],
+    ] {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}");
+        let out = stdout(&o);
+        for line in out.lines() {
+            assert!(
+                line.chars().count() <= 100,
+                "{args:?}: {} chars: {line}",
+                line.chars().count()
+            );
+        }
+    }
+}
+
+#[test]
+fn check_json_is_one_summary_object() {
+    let o = run(&["check", "peer", "--seeds", "3", "--jobs", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["scenario"], "peer");
+    assert_eq!(v["seeds"], 3);
+    assert_eq!(v["passed"], 3);
+    assert_eq!(v["failed"], 0);
+    assert_eq!(v["jobs"], 2);
+    assert!(v["hooks"].as_u64().unwrap() > 0);
+    assert_eq!(v["failures"], serde_json::json!([]));
+}
+
+#[test]
+fn demo_json_is_one_object() {
+    let o = run(&["demo", "--units", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["seed"], 1);
+    assert_eq!(
+        v["applications"]["peer-demo"]["units"].as_array().unwrap().len(),
+        3
+    );
+    assert_eq!(
+        v["applications"]["shared-password"]["units"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    let leaders = v["applications"]["peer-demo"]["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["leader"] == true)
+        .count();
+    assert_eq!(leaders, 1);
+    assert_eq!(v["token_distribution"]["outside"], 0);
+    assert_eq!(v["rolling_restart"]["restarts"].as_array().unwrap().len(), 5);
+    assert_eq!(v["rolling_restart"]["served"], 5);
+    assert!(v["metrics"].is_object());
 }

@@ -222,7 +222,7 @@ fn pack_checks_the_output_directory_before_building() {
         "--output".as_ref(),
         file.as_os_str(),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("Building"),
         "built first"
