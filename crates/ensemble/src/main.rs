@@ -310,6 +310,9 @@ fn demo(units: usize, seed: u64, faults: bool, json: bool) -> anyhow::Result<Exi
         bar(0, "{spinner} {msg}")
     };
     pb.enable_steady_tick(Duration::from_millis(100));
+    // With --faults, each fault and what follows from it (leases running out, elections, agents
+    // coming back) is told as the run reaches it, with its virtual time.
+    let mut narration = Narration::default();
     let idle = sim
         .run_until_idle_with(Duration::from_secs(24 * 3600), |s| {
             pb.set_message(format!(
@@ -317,8 +320,25 @@ fn demo(units: usize, seed: u64, faults: bool, json: bool) -> anyhow::Result<Exi
                 s.trace().len(),
                 s.now().as_secs_f64()
             ));
+            if faults {
+                for line in narration.advance(s.trace().events()) {
+                    if !json {
+                        pb.suspend(|| println!("{}", line.text));
+                    }
+                }
+            }
         })
         .context("the demo model did not settle")?;
+    if faults {
+        for line in narration.advance(sim.trace().events()) {
+            if !json {
+                pb.suspend(|| println!("{}", line.text));
+            }
+        }
+        if !json && !narration.told.is_empty() {
+            println!();
+        }
+    }
     pb.finish_and_clear();
     say(&format!(
         "Settled: quiescent after {:.1} s of virtual time ({} hooks, {:.2} s of wall time).\n",
@@ -391,6 +411,7 @@ fn demo(units: usize, seed: u64, faults: bool, json: bool) -> anyhow::Result<Exi
                 "largest_distributor_bag": report.largest_distributor_bag,
             },
             "metrics": sim.metrics(),
+            "fault_events": narration.told,
             "rolling_restart": rolling,
         });
         println!("{}", serde_json::to_string(&out)?);
@@ -398,6 +419,65 @@ fn demo(units: usize, seed: u64, faults: bool, json: bool) -> anyhow::Result<Exi
     }
     print_rolling(&rolling);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Tells the demo's faults as the simulator logs them: each `fault:` event, and after the first
+/// one the leadership and agent events that follow (the initial elections are not told).
+#[derive(Default)]
+struct Narration {
+    seen: usize,
+    faulted: bool,
+    told: Vec<Told>,
+}
+
+/// One told event.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Told {
+    secs: f64,
+    event: String,
+    #[serde(skip)]
+    text: String,
+}
+
+impl Narration {
+    /// The new events worth telling since the last call.
+    fn advance(&mut self, events: &[(Duration, String)]) -> Vec<Told> {
+        let mut out = Vec::new();
+        for (t, event) in events.iter().skip(self.seen) {
+            let is_fault = event.starts_with("fault");
+            self.faulted |= is_fault;
+            let follows = self.faulted
+                && [
+                    "is elected leader",
+                    "lease of",
+                    "agent is back",
+                    "agent dies",
+                    "resigns",
+                ]
+                .iter()
+                .any(|k| event.contains(k));
+            if !(is_fault || follows) {
+                continue;
+            }
+            let what = if event.starts_with("fault: LoseLeader") {
+                format!(
+                    "fault: the leader's agent goes down ({})",
+                    event.trim_start_matches("fault: ")
+                )
+            } else {
+                event.clone()
+            };
+            let told = Told {
+                secs: t.as_secs_f64(),
+                event: event.clone(),
+                text: format!("  at {:>8.1} s  {what}", t.as_secs_f64()),
+            };
+            self.told.push(told.clone());
+            out.push(told);
+        }
+        self.seen = events.len();
+        out
+    }
 }
 
 /// The demo's rolling restart, as `--json` gives it.

@@ -39,6 +39,21 @@ fn demo_shows_the_status_table_and_the_metrics() {
     assert!(out.contains("relation-changed"), "{out}");
     // Four applications elect a leader at deploy; the fault costs peer-demo one more election.
     assert!(out.contains("leader elections       5"), "{out}");
+    // The fault is told when it happens, then what follows from it, in order, before the table.
+    let told: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with("at "))
+        .collect();
+    assert!(told.len() >= 3, "{out}");
+    assert!(
+        told[0].contains("60.0 s  fault: the leader's agent goes down"),
+        "{out}"
+    );
+    assert!(told.iter().any(|l| l.contains("is elected leader")), "{out}");
+    assert!(told.iter().any(|l| l.contains("agent is back")), "{out}");
+    assert!(out.find("fault:").unwrap() < out.find("Unit ").unwrap(), "{out}");
+    let (_, quiet) = ensemble(&["demo", "--units", "4"]);
+    assert!(!quiet.contains("fault:"), "{quiet}");
     // Leadership: five units, one fingerprint.
     let fingerprints: std::collections::BTreeSet<&str> = out
         .lines()
@@ -203,4 +218,13 @@ fn demo_json_is_one_object() {
     assert_eq!(v["rolling_restart"]["restarts"].as_array().unwrap().len(), 5);
     assert_eq!(v["rolling_restart"]["served"], 5);
     assert!(v["metrics"].is_object());
+    assert_eq!(v["fault_events"], serde_json::json!([]));
+    let o = run(&["demo", "--units", "3", "--faults", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let events = v["fault_events"].as_array().unwrap();
+    assert_eq!(events[0]["secs"], 60.0);
+    assert!(events[0]["event"]
+        .as_str()
+        .unwrap()
+        .starts_with("fault: LoseLeader"));
 }
