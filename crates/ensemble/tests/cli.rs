@@ -228,3 +228,69 @@ fn demo_json_is_one_object() {
         .unwrap()
         .starts_with("fault: LoseLeader"));
 }
+
+#[test]
+fn the_status_table_has_juju_status_3_6_layout() {
+    let o = run(&["demo", "--units", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}:\n{out}"))
+    };
+    let header = |i: usize| {
+        lines[i]
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        header(at("Model ")),
+        [
+            "Model",
+            "Controller",
+            "Cloud/Region",
+            "Version",
+            "SLA",
+            "Timestamp"
+        ]
+    );
+    let apps = at("App ");
+    assert_eq!(
+        header(apps),
+        ["App", "Version", "Status", "Scale", "Charm", "Channel", "Rev", "Exposed", "Message"]
+    );
+    // Applications sorted by name; Scale right-aligned under its header.
+    let names: Vec<&str> = lines[apps + 1..apps + 5]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, ["distributor", "microovn", "peer-demo", "shared-password"]);
+    let scale_end = lines[apps].find("Scale").unwrap() + "Scale".len();
+    assert_eq!(&lines[apps + 4][scale_end - 1..scale_end], "5", "{out}");
+    assert_eq!(
+        header(at("Unit ")),
+        [
+            "Unit",
+            "Workload",
+            "Agent",
+            "Machine",
+            "Public address",
+            "Ports",
+            "Message"
+        ]
+    );
+    let machines = at("Machine ");
+    assert_eq!(
+        header(machines),
+        ["Machine", "State", "Address", "Inst id", "Base", "AZ", "Message"]
+    );
+    assert!(
+        lines[machines + 1].starts_with("0 ") && lines[machines + 1].contains("started"),
+        "{out}"
+    );
+}
