@@ -1260,6 +1260,7 @@ impl Sim {
     }
 
     pub(crate) fn unit_log(&mut self, u: UnitId, level: LogLevel, message: String) {
+        self.watch_line(u, level, &message);
         let cap = self.cfg.log_lines_per_unit;
         let now = self.now;
         let unit = &mut self.units[u];
@@ -1271,6 +1272,16 @@ impl Sim {
             unit.logs.pop_front();
         }
         unit.logs.push_back((now, level, message));
+    }
+
+    /// Shows a line `u` logs to every log watch ([`Sim::watch_logs`]).
+    pub(crate) fn watch_line(&mut self, u: UnitId, level: LogLevel, line: &str) {
+        self.lines_logged += 1;
+        let at = dur(self.now);
+        let unit = self.units[u].name.as_str();
+        for w in &mut self.log_watches {
+            w.observe(unit, at, level, line);
+        }
     }
 
     pub(crate) fn keeps_records(&self) -> bool {
