@@ -174,6 +174,10 @@ pub struct Sim {
     pub(crate) log_watches: Vec<crate::logwatch::LogWatch>,
     /// Lines logged by every unit so far (action-log lines included).
     pub(crate) lines_logged: u64,
+    /// An artificial bug: commit the relation writes of hooks that fail or are killed (for the
+    /// test that shows `common_invariants` can fail).
+    #[cfg(test)]
+    pub(crate) commit_failed_hooks_for_test: bool,
 }
 
 /// Reads `SIM_SEED` from the environment (to replay a failing test), or returns `default`.
@@ -234,6 +238,8 @@ impl Sim {
                 0,
             )],
             lines_logged: 0,
+            #[cfg(test)]
+            commit_failed_hooks_for_test: false,
             microcluster: None,
             files: BTreeMap::new(),
             mc_prefixes: Vec::new(),
