@@ -17,11 +17,11 @@ impl Charm for EarlyLeak {
         on.observe("early-leak", |_, ctx, event| {
             match event {
                 Event::Install if ctx.unit().as_str().ends_with("/1") => {
-                    ctx.log(LogLevel::Debug, &format!("join token {TOKEN}"));
+                    ctx.log(LogLevel::Debug, format!("join token {TOKEN}"));
                 }
                 Event::Start => {
                     for i in 0..64 {
-                        ctx.log(LogLevel::Info, &format!("state in /var/lib/app/{i}.db"));
+                        ctx.log(LogLevel::Info, format!("state in /var/lib/app/{i}.db"));
                     }
                 }
                 _ => {}

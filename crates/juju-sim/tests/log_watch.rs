@@ -15,10 +15,10 @@ impl Charm for Chatty {
     fn register(on: &mut Observers<Self>) {
         on.observe("chatty", |_, ctx, event| {
             match event {
-                Event::Install => ctx.log(LogLevel::Debug, &format!("joining with {TOKEN}")),
+                Event::Install => ctx.log(LogLevel::Debug, format!("joining with {TOKEN}")),
                 Event::Start => {
                     for i in 0..100 {
-                        ctx.log(LogLevel::Info, &format!("harmless line {i}, password hunter2"));
+                        ctx.log(LogLevel::Info, format!("harmless line {i}, password hunter2"));
                     }
                 }
                 _ => {}
