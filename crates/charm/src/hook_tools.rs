@@ -917,8 +917,8 @@ pub fn run_with_timeout(command: &WorkloadCommand) -> Result<CommandOutput, Back
                 Ok(true) => exited_at = Some(now),
                 Ok(false) => {}
                 Err(e) => {
-                    crate::sys::kill_group(pgid);
-                    let _ = child.wait();
+                    // Only when the child cannot be waited for (SIGCHLD ignored, so the kernel
+                    // reaped it): its id may be anyone's now, so its group is not signalled.
                     return Err(fail(format!("cannot wait for it: {e}")));
                 }
             }
