@@ -808,8 +808,95 @@ pub fn atomic_write_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result
     std::fs::rename(&tmp, path)
 }
 
+/// The most bytes [`run_with_timeout`] reads from a workload command's standard output, and
+/// again from its standard error. A command that writes more fails with
+/// [`BackendError::Workload`] (its process group is killed at once): a truncated output could
+/// parse as a shorter, valid answer, so it is never returned.
+pub const MAX_COMMAND_OUTPUT: usize = 4 * 1024 * 1024;
+
+/// How long [`run_with_timeout`] waits, once the command has exited, for processes it left
+/// behind to close its output (at most the rest of its timeout); then it kills its process group.
+const PIPE_GRACE: Duration = Duration::from_secs(5);
+
+/// How long the output readers get to see the end of the output once the group is killed;
+/// a process that left the group and still holds the output is then abandoned to its reader.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
+
+/// One output stream of a command, read by its own thread into a bounded buffer.
+struct Capture {
+    buf: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// 0 while reading, 1 at the end of the output, 2 when the output went over the bound.
+    state: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+const READING: u8 = 0;
+const ENDED: u8 = 1;
+const OVERFLOWED: u8 = 2;
+
+impl Capture {
+    fn spawn<R: Read + Send + 'static>(pipe: Option<R>, limit: usize) -> Self {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        use std::sync::{Arc, Mutex};
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(AtomicU8::new(READING));
+        let Some(mut pipe) = pipe else {
+            state.store(ENDED, Ordering::SeqCst);
+            return Self { buf, state };
+        };
+        let (b, st) = (Arc::clone(&buf), Arc::clone(&state));
+        let spawned = std::thread::Builder::new()
+            .name("workload-output".into())
+            .spawn(move || {
+                let mut chunk = [0u8; 8192];
+                let end = loop {
+                    match pipe.read(&mut chunk) {
+                        Ok(0) => break ENDED,
+                        Ok(n) => {
+                            let mut v = b.lock().unwrap_or_else(|p| p.into_inner());
+                            if v.len().saturating_add(n) > limit {
+                                // Stop reading: the pipe closes and the writer gets EPIPE.
+                                break OVERFLOWED;
+                            }
+                            v.extend_from_slice(&chunk[..n]);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break ENDED,
+                    }
+                };
+                st.store(end, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            // The pipe was moved into the closure that failed to start: it is closed, so the
+            // command sees EPIPE; report the stream as ended with what was read (nothing).
+            state.store(ENDED, Ordering::SeqCst);
+        }
+        Self { buf, state }
+    }
+
+    fn state(&self) -> u8 {
+        self.state.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.buf.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// Runs a workload command, killing it when its timeout passes.
+///
+/// - The command runs in its own process group; on timeout, the whole group is killed (what the
+///   command started too), and the result has no exit code (`code: None`).
+/// - At most [`MAX_COMMAND_OUTPUT`] bytes are read from each of standard output and standard
+///   error; a command that writes more fails with [`BackendError::Workload`] and its group is
+///   killed.
+/// - A process the command left behind that keeps its output open does not hold this call past
+///   the timeout: once the command has exited, such processes get at most 5 s (and never more
+///   than the rest of the timeout) to close it, then the group is killed and the command's own
+///   exit status is returned with the output read so far.
+/// - The group is only ever signalled while its leader (the command) is unreaped, so its id
+///   cannot belong to another process group.
 pub fn run_with_timeout(command: &WorkloadCommand) -> Result<CommandOutput, BackendError> {
+    use std::os::unix::process::CommandExt;
     let fail = |reason: String| BackendError::Workload {
         command: command.to_string(),
         reason,
@@ -819,44 +906,82 @@ pub fn run_with_timeout(command: &WorkloadCommand) -> Result<CommandOutput, Back
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
-    let mut out_pipe = child.stdout.take();
-    let mut err_pipe = child.stderr.take();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(p) = out_pipe.as_mut() {
-            let _ = p.read_to_end(&mut s);
+    let pgid = child.id();
+    let out = Capture::spawn(child.stdout.take(), MAX_COMMAND_OUTPUT);
+    let err = Capture::spawn(child.stderr.take(), MAX_COMMAND_OUTPUT);
+    let start = Instant::now();
+    // A timeout too large to add to the clock is no timeout.
+    let deadline = command.timeout.and_then(|t| start.checked_add(t));
+    let mut exited_at: Option<Instant> = None;
+    let mut timed_out = false;
+    let mut overflow: Option<&str> = None;
+    let mut killed = false;
+    loop {
+        if out.state() == OVERFLOWED {
+            overflow = Some("standard output");
+        } else if err.state() == OVERFLOWED {
+            overflow = Some("standard error");
         }
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        if let Some(p) = err_pipe.as_mut() {
-            let _ = p.read_to_end(&mut s);
+        if overflow.is_some() {
+            crate::sys::kill_group(pgid);
+            killed = true;
+            break;
         }
-        s
-    });
-    let deadline = command.timeout.map(|t| Instant::now() + t);
-    let status = loop {
-        match child.try_wait().map_err(|e| fail(e.to_string()))? {
-            Some(s) => break Some(s),
-            None => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
+        let now = Instant::now();
+        if exited_at.is_none() {
+            match crate::sys::has_exited(pgid) {
+                Ok(true) => exited_at = Some(now),
+                Ok(false) => {}
+                Err(e) => {
+                    // Only when the child cannot be waited for (SIGCHLD ignored, so the kernel
+                    // reaped it): its id may be anyone's now, so its group is not signalled.
+                    return Err(fail(format!("cannot wait for it: {e}")));
                 }
-                std::thread::sleep(Duration::from_millis(2));
             }
         }
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
+        if let Some(at) = exited_at {
+            if out.state() != READING && err.state() != READING {
+                break;
+            }
+            // The command is gone but something it started holds its output.
+            let grace_over = now.duration_since(at) >= PIPE_GRACE;
+            if grace_over || deadline.is_some_and(|d| now >= d) {
+                crate::sys::kill_group(pgid);
+                killed = true;
+                break;
+            }
+        } else if deadline.is_some_and(|d| now >= d) {
+            crate::sys::kill_group(pgid);
+            killed = true;
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if killed {
+        // Let the readers see the end of the output; a process outside the group may still
+        // hold it, and is left to its reader thread (whose buffer is bounded).
+        let drain_until = Instant::now() + DRAIN_GRACE;
+        while (out.state() == READING || err.state() == READING) && Instant::now() < drain_until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    // Reaped only now: until here the group's id could not be reused.
+    let status = child
+        .wait()
+        .map_err(|e| fail(format!("cannot wait for it: {e}")))?;
+    if let Some(stream) = overflow {
+        return Err(fail(format!(
+            "its {stream} is longer than {MAX_COMMAND_OUTPUT} bytes"
+        )));
+    }
     Ok(CommandOutput {
-        code: status.and_then(|s| s.code()),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        code: if timed_out { None } else { status.code() },
+        stdout: String::from_utf8_lossy(&out.take()).into_owned(),
+        stderr: String::from_utf8_lossy(&err.take()).into_owned(),
     })
 }
 

@@ -61,7 +61,7 @@
 //! [`Context::leader_set`] fails there (check [`JujuVersion::has_leader_settings`]); keep shared
 //! settings in a peer relation's application bag instead.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
@@ -73,6 +73,7 @@ mod metadata;
 mod model;
 mod names;
 pub mod reactive;
+mod sys;
 pub mod testing;
 
 pub use backend::{Backend, BackendError};
@@ -87,7 +88,7 @@ pub use framework::{
 };
 pub use hook_tools::{
     atomic_write_mode, atomic_write_private, run_with_timeout, HookTools, StoredStateLocation,
-    MAX_CONTROLLER_STATE_VALUE, MAX_LOG_CHARS, STATE_FILE,
+    MAX_COMMAND_OUTPUT, MAX_CONTROLLER_STATE_VALUE, MAX_LOG_CHARS, STATE_FILE,
 };
 pub use metadata::{
     ActionSpec, ConfigOption, ConfigType, Endpoint, LazyMetadata, Metadata, MetadataError, MetadataSource,

@@ -368,7 +368,11 @@ impl GoalState {
 }
 
 /// A command the charm runs on its workload, such as `microovn cluster list -f json`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Its `Display` and `Debug` forms both show `<redacted>` in place of the secret arguments, so a
+/// recorded command (the Harness keeps every one) never puts a token in a log or an assertion
+/// message.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WorkloadCommand {
     /// The program, such as `microovn`.
     pub program: String,
@@ -421,6 +425,29 @@ impl WorkloadCommand {
     }
 }
 
+impl fmt::Debug for WorkloadCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args: Vec<&str> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if self.secret_args.contains(&i) {
+                    "<redacted>"
+                } else {
+                    a.as_str()
+                }
+            })
+            .collect();
+        f.debug_struct("WorkloadCommand")
+            .field("program", &self.program)
+            .field("args", &args)
+            .field("timeout", &self.timeout)
+            .field("secret_args", &self.secret_args)
+            .finish()
+    }
+}
+
 impl fmt::Display for WorkloadCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.program)?;
@@ -436,7 +463,10 @@ impl fmt::Display for WorkloadCommand {
 }
 
 /// What a workload command did.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// Its `Debug` form shows the exit code and the sizes of the outputs, never their text: a
+/// command's output can hold a secret (`microovn cluster add` prints a join token).
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CommandOutput {
     /// Its exit code; `None` if it was killed (for example by its timeout).
     pub code: Option<i32>,
@@ -444,6 +474,16 @@ pub struct CommandOutput {
     pub stdout: String,
     /// Its standard error.
     pub stderr: String,
+}
+
+impl fmt::Debug for CommandOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandOutput")
+            .field("code", &self.code)
+            .field("stdout", &format_args!("<{} bytes>", self.stdout.len()))
+            .field("stderr", &format_args!("<{} bytes>", self.stderr.len()))
+            .finish()
+    }
 }
 
 impl CommandOutput {

@@ -104,61 +104,28 @@ impl<'de> serde::Deserialize<'de> for Scalar {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Go's `base64.StdEncoding`, which Juju decodes `#base64` values with: the standard alphabet,
+/// padding required and canonical (`Zm8=`, never `Zm8` or `Zm8==`), no whitespace. Like Go, it
+/// accepts non-zero bits in the last character (`Zm9=` decodes as `Zm8=` does).
+const STD: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_encode_padding(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Standard base64 with padding (RFC 4648 §4).
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(B64[(n >> 18) as usize & 63] as char);
-        out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            B64[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            B64[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    use base64::Engine;
+    STD.encode(data)
 }
 
-/// Decodes standard base64; padding is optional, whitespace and other characters are refused.
+/// Decodes standard base64 as Go's `base64.StdEncoding` does: padding is required and must be
+/// canonical; whitespace and other characters are refused.
 pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.trim_end_matches('=').as_bytes();
-    if text.len() - bytes.len() > 2 || bytes.len() % 4 == 1 {
-        return None;
-    }
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        out.push((n >> 16) as u8);
-        if chunk.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if chunk.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    STD.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -241,9 +208,29 @@ mod tests {
         }
         assert_eq!(base64_encode(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_decode("Zm8").unwrap(), b"fo");
         assert!(base64_decode("Zm9v!").is_none());
         assert!(base64_decode("Z").is_none());
         assert!(base64_decode("Zm8===").is_none());
+    }
+
+    #[test]
+    fn base64_with_wrong_padding_is_refused() {
+        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+        for wrong in [
+            "Zm8",      // padding missing
+            "Zg=",      // padding short
+            "Zg",       // padding missing
+            "Zm8==",    // one pad too many
+            "Zm9v=",    // a pad after a full quantum
+            "Zm9v====", // a quantum of padding
+            "=Zm9v",    // padding first
+            "Zm=8",     // padding inside
+            "Zm8=Zm8=", // padding in the middle
+            "Zm9v\n",   // whitespace
+            " Zm9v",
+        ] {
+            assert!(base64_decode(wrong).is_none(), "{wrong:?} was accepted");
+        }
     }
 }

@@ -738,6 +738,7 @@ impl Backend for HookBackend<'_> {
 
     fn action_log(&mut self, message: &str) -> Result<(), BackendError> {
         let id = self.running_action("action-log")?;
+        self.sim.watch_line(self.u, LogLevel::Info, message);
         self.sim.actions[id].logs.push(message.to_owned());
         Ok(())
     }

@@ -667,7 +667,9 @@ impl Sim {
             self.last_relation_hook_end = self.now;
         }
         if run.kill {
-            self.record(u, &run, HookOutcome::Killed, KeysWritten::default());
+            let mut run = run;
+            let attempted = self.attempted(u, &mut run);
+            self.record(u, &run, HookOutcome::Killed, KeysWritten::default(), attempted);
             let down = self
                 .cfg
                 .faults
@@ -693,12 +695,14 @@ impl Sim {
         if let Some(mut run) = self.units[u].running.take() {
             run.end = self.now.max(run.start);
             self.units[u].last_hook_end = run.end;
-            self.record(u, &run, HookOutcome::Killed, KeysWritten::default());
+            let attempted = self.attempted(u, &mut run);
+            self.record(u, &run, HookOutcome::Killed, KeysWritten::default(), attempted);
         }
     }
 
-    fn fail_hook(&mut self, u: UnitId, run: Box<Running>) {
-        self.record(u, &run, HookOutcome::Failed, KeysWritten::default());
+    fn fail_hook(&mut self, u: UnitId, mut run: Box<Running>) {
+        let attempted = self.attempted(u, &mut run);
+        self.record(u, &run, HookOutcome::Failed, KeysWritten::default(), attempted);
         match &run.op {
             Op::Action(id) => {
                 self.units[u].actions.pop_front();
@@ -780,7 +784,7 @@ impl Sim {
             self.bump();
         }
         self.bookkeep(u, &run);
-        self.record(u, &run, HookOutcome::Ok, keys);
+        self.record(u, &run, HookOutcome::Ok, keys, Attempted::default());
     }
 
     fn secret_revised(&mut self, id: &str) {
@@ -1260,6 +1264,7 @@ impl Sim {
     }
 
     pub(crate) fn unit_log(&mut self, u: UnitId, level: LogLevel, message: String) {
+        self.watch_line(u, level, &message);
         let cap = self.cfg.log_lines_per_unit;
         let now = self.now;
         let unit = &mut self.units[u];
@@ -1273,11 +1278,98 @@ impl Sim {
         unit.logs.push_back((now, level, message));
     }
 
+    /// Shows a line `u` logs to every log watch ([`Sim::watch_logs`]).
+    pub(crate) fn watch_line(&mut self, u: UnitId, level: LogLevel, line: &str) {
+        self.lines_logged += 1;
+        let at = dur(self.now);
+        let unit = self.units[u].name.as_str();
+        for w in &mut self.log_watches {
+            w.observe(unit, at, level, line);
+        }
+    }
+
     pub(crate) fn keeps_records(&self) -> bool {
         !matches!(self.cfg.trace, crate::config::TraceMode::Off) || self.sink.is_some()
     }
 
-    fn record(&mut self, u: UnitId, run: &Running, outcome: HookOutcome, keys: KeysWritten) {
+    /// What a hook that did not succeed tried to write, with a digest of the model's values of
+    /// those keys just before and just after its end is processed (see [`Attempted`]). The two
+    /// are taken around this step only, because other units commit while a hook runs (a new
+    /// leader writes the application bag): what changes here is what this hook committed.
+    fn attempted(&mut self, u: UnitId, run: &mut Running) -> Attempted {
+        if !self.keeps_records() {
+            return Attempted::default();
+        }
+        let mut a = Attempted::default();
+        let owner_app = self.apps[self.units[u].app].name.to_string();
+        let owner_unit = self.units[u].name.to_string();
+        for (ri, is_app, changes) in &run.txn.rel_writes {
+            let rel_id = self.rels[*ri].id;
+            let owner = if *is_app { &owner_app } else { &owner_unit };
+            for (k, v) in changes {
+                a.keys.push(format!("{rel_id}/{owner}/{k}"));
+                a.bytes += (k.len() + v.len()) as u64;
+            }
+        }
+        for (k, v) in &run.txn.state {
+            a.keys.push(format!("state/{owner_unit}/{k}"));
+            a.bytes += (k.len() + v.as_ref().map_or(0, String::len)) as u64;
+        }
+        if let Some(doc) = &run.txn.stored {
+            a.keys.push(format!("stored/{owner_unit}"));
+            a.bytes += doc.len() as u64;
+        }
+        a.before = self.txn_digest(u, &run.txn);
+        #[cfg(test)]
+        if self.commit_failed_hooks_for_test {
+            // An artificial bug, for the test that shows the invariant can fail.
+            for (ri, is_app, changes) in std::mem::take(&mut run.txn.rel_writes) {
+                self.commit_bag(u, ri, is_app, &changes, &mut KeysWritten::default());
+            }
+        }
+        a.after = self.txn_digest(u, &run.txn);
+        a
+    }
+
+    /// A digest of the model's current values of the keys `txn` writes (see `attempted`).
+    fn txn_digest(&self, u: UnitId, txn: &crate::model::Txn) -> u64 {
+        let mut h = fnv(b"");
+        let mut mix = |bytes: Option<&[u8]>| {
+            h = h.rotate_left(7) ^ bytes.map_or(0x9e37_79b9_7f4a_7c15, fnv);
+        };
+        for (ri, is_app, changes) in &txn.rel_writes {
+            let bag = self.units[u].local_rel_of(*ri).and_then(|li| {
+                let lr = &self.units[u].rels[li];
+                let side = &self.rels[*ri].sides[lr.side];
+                if *is_app {
+                    Some(&side.app_bag)
+                } else {
+                    lr.slot
+                        .and_then(|sl| side.slots.get(sl as usize))
+                        .map(|sl| &sl.bag)
+                }
+            });
+            for k in changes.keys() {
+                mix(bag.and_then(|b| b.get(k)).map(String::as_bytes));
+            }
+        }
+        for (k, _) in &txn.state {
+            mix(self.units[u].controller_state.get(k).map(String::as_bytes));
+        }
+        if txn.stored.is_some() {
+            mix(self.units[u].stored.as_deref().map(str::as_bytes));
+        }
+        h
+    }
+
+    fn record(
+        &mut self,
+        u: UnitId,
+        run: &Running,
+        outcome: HookOutcome,
+        keys: KeysWritten,
+        attempted: Attempted,
+    ) {
         let kind = run.op.kind();
         self.kind_counts[kind.index()] += 1;
         self.units[u].hooks_run += 1;
@@ -1328,6 +1420,10 @@ impl Sim {
             keys_written: keys.keys,
             bytes_written: keys.bytes,
             values: keys.values,
+            attempted_keys: attempted.keys,
+            attempted_bytes: attempted.bytes,
+            attempted_before: attempted.before,
+            attempted_after: attempted.after,
             outcome,
         };
         if let Some(sink) = &mut self.sink {
@@ -1526,6 +1622,18 @@ pub(crate) struct KeysWritten {
     pub values: Vec<(String, String)>,
     pub bytes: u64,
     pub hash: u64,
+}
+
+/// What a hook that did not succeed tried to write (nothing for a hook that succeeded: its
+/// writes are in [`KeysWritten`]).
+#[derive(Default)]
+pub(crate) struct Attempted {
+    pub keys: Vec<String>,
+    pub bytes: u64,
+    /// Digest of the model's values of `keys` before the hook's end was processed.
+    pub before: u64,
+    /// The same, after.
+    pub after: u64,
 }
 
 fn fnv(bytes: &[u8]) -> u64 {

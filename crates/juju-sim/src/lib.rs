@@ -93,6 +93,7 @@ pub mod bench;
 pub mod charms;
 mod config;
 mod engine;
+pub mod logwatch;
 mod model;
 pub mod process;
 mod rng;
@@ -105,6 +106,7 @@ pub mod workload;
 
 pub use backend::EPOCH_SECS;
 pub use config::{CommandFault, CostModel, Fault, FaultProfile, SimConfig, TraceMode};
+pub use logwatch::{LogWatch, WatchHit, JOIN_TOKEN_START, JOIN_TOKEN_WATCH};
 pub use model::{Life, MachineSpec};
 pub use process::{ProcessConfig, ProcessHookStat};
 pub use rng::Rng;

@@ -107,7 +107,9 @@ fn random_faults(sim: &mut Sim, r: &mut Rng, app: &str, window: Duration, k: usi
 }
 
 /// Checks that hold for every run: the engine saw no violation; hooks are serial per unit; no
-/// unit saw relation-changed for its own writes; failed and killed hooks committed nothing.
+/// unit saw relation-changed for its own writes; failed and killed hooks committed nothing: the
+/// trace records what such a hook tried to write, and the model's values of those keys (relation
+/// data, controller state, stored state) must be the same after its end as before.
 pub fn common_invariants(sim: &Sim) -> Result<(), String> {
     if let Some(v) = sim.violations().first() {
         return Err(format!("engine invariant violated: {v}"));
@@ -123,8 +125,14 @@ pub fn common_invariants(sim: &Sim) -> Result<(), String> {
         if r.kind == HookKind::RelationChanged && r.remote_unit.as_deref() == Some(&*r.unit) {
             return Err(format!("relation-changed for a unit's own writes: {r}"));
         }
-        if r.outcome != HookOutcome::Ok && (r.bytes_written > 0 || !r.keys_written.is_empty()) {
-            return Err(format!("a hook that did not succeed committed data: {r}"));
+        if r.outcome != HookOutcome::Ok
+            && (r.bytes_written > 0 || !r.keys_written.is_empty() || r.attempted_before != r.attempted_after)
+        {
+            return Err(format!(
+                "a hook that did not succeed committed data ({} key(s) it tried to write, {} bytes): {r}",
+                r.attempted_keys.len(),
+                r.attempted_bytes
+            ));
         }
     }
     Ok(())
@@ -269,4 +277,90 @@ pub fn client_server(seed: u64) -> Result<Outcome, String> {
         virtual_secs: idle.quiescent_at.as_secs_f64(),
         faults,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use charm::{Charm, Context, Event, HandlerResult, Observers};
+
+    /// Writes the name of its config-changed and start hooks to its peer bag and its stored
+    /// state.
+    #[derive(Default)]
+    struct Scribe;
+
+    impl Charm for Scribe {
+        fn register(on: &mut Observers<Self>) {
+            on.observe("scribe", Self::on_event);
+        }
+    }
+
+    impl Scribe {
+        fn on_event(&mut self, ctx: &mut Context<'_>, event: &Event) -> HandlerResult {
+            if !matches!(event, Event::ConfigChanged | Event::Start) {
+                return Ok(());
+            }
+            let hook = format!("{} at {:?}", event.hook_name(), ctx.now());
+            if let Some(rel) = ctx.relation_on("cluster")? {
+                ctx.set_unit_data(rel.id, "last-hook", Some(&hook))?;
+            }
+            ctx.set_stored("last-hook", &hook)?;
+            Ok(())
+        }
+    }
+
+    /// Four peers; once settled, two hooks of one of them fail (with writes in their
+    /// transactions).
+    fn failing_model(commit_failed_hooks: bool) -> Sim {
+        let mut sim = Sim::new(21);
+        sim.commit_failed_hooks_for_test = commit_failed_hooks;
+        let meta = charm::Metadata::from_charmcraft_yaml(
+            "name: scribe\npeers:\n  cluster:\n    interface: scribe\nconfig:\n  options:\n    x:\n      type: string\n",
+        )
+        .expect("valid metadata");
+        sim.deploy("scribe", 4, Scribe::default, meta);
+        sim.settle(Duration::from_secs(3600));
+        sim.fault(Fault::FailHooks {
+            unit: "scribe/1".into(),
+            count: 2,
+        });
+        sim.set_config("scribe", "x", Some(charm::ConfigValue::String("y".into())))
+            .expect("an option");
+        sim.settle(Duration::from_secs(3600));
+        sim
+    }
+
+    #[test]
+    fn failed_hooks_tried_to_write_and_committed_nothing() {
+        let sim = failing_model(false);
+        let failed: Vec<_> = sim
+            .trace()
+            .records()
+            .iter()
+            .filter(|r| r.outcome == HookOutcome::Failed)
+            .collect();
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        for r in failed {
+            assert_eq!(&*r.hook, "config-changed");
+            assert_eq!(r.attempted_keys.len(), 2, "{:?}", r.attempted_keys);
+            assert!(r
+                .attempted_keys
+                .iter()
+                .any(|k| k.ends_with("/scribe/1/last-hook")));
+            assert!(r.attempted_keys.contains(&"stored/scribe/1".to_owned()));
+            assert!(r.attempted_bytes > 0);
+            assert_eq!(r.attempted_before, r.attempted_after);
+        }
+        assert_eq!(common_invariants(&sim), Ok(()));
+    }
+
+    #[test]
+    fn the_invariant_fails_when_a_failed_hooks_writes_are_committed() {
+        let sim = failing_model(true);
+        let err = common_invariants(&sim).unwrap_err();
+        assert!(
+            err.contains("a hook that did not succeed committed data"),
+            "{err}"
+        );
+    }
 }

@@ -170,6 +170,14 @@ pub struct Sim {
     pub(crate) driver: Option<Rc<crate::process::Driver>>,
     /// With the process driver, virtual time is wall-clock time since this instant.
     pub(crate) real_origin: Option<std::time::Instant>,
+    /// Checks that see every log line as it is logged ([`Sim::watch_logs`]).
+    pub(crate) log_watches: Vec<crate::logwatch::LogWatch>,
+    /// Lines logged by every unit so far (action-log lines included).
+    pub(crate) lines_logged: u64,
+    /// An artificial bug: commit the relation writes of hooks that fail or are killed (for the
+    /// test that shows `common_invariants` can fail).
+    #[cfg(test)]
+    pub(crate) commit_failed_hooks_for_test: bool,
 }
 
 /// Reads `SIM_SEED` from the environment (to replay a failing test), or returns `default`.
@@ -224,6 +232,14 @@ impl Sim {
             quiescence: None,
             replay_hint: format!("SIM_SEED={seed} cargo test"),
             violations: Vec::new(),
+            log_watches: vec![crate::logwatch::LogWatch::new(
+                crate::logwatch::JOIN_TOKEN_WATCH,
+                Rc::new(|line: &str| line.contains(crate::logwatch::JOIN_TOKEN_START)),
+                0,
+            )],
+            lines_logged: 0,
+            #[cfg(test)]
+            commit_failed_hooks_for_test: false,
             microcluster: None,
             files: BTreeMap::new(),
             mc_prefixes: Vec::new(),
@@ -1274,7 +1290,32 @@ impl Sim {
             .unwrap_or_default()
     }
 
-    /// A unit's last log lines (at most `SimConfig::log_lines_per_unit`).
+    /// Installs a log watch: from now on, `matches` is called on every line any unit logs (see
+    /// [`crate::logwatch`]), and [`Sim::log_watch`] tells which units logged a matching line.
+    /// Install it before the first hook to see every line; a watch of the same name is replaced.
+    ///
+    /// ```
+    /// let mut sim = juju_sim::Sim::new(1);
+    /// sim.watch_logs("password", |line| line.contains("hunter2"));
+    /// assert_eq!(sim.log_watch("password").unwrap().installed_after(), 0);
+    /// ```
+    pub fn watch_logs(&mut self, name: &str, matches: impl Fn(&str) -> bool + 'static) -> &mut Self {
+        self.log_watches.retain(|w| w.name() != name);
+        self.log_watches.push(crate::logwatch::LogWatch::new(
+            name,
+            Rc::new(matches),
+            self.lines_logged,
+        ));
+        self
+    }
+
+    /// A log watch and what it has seen; every model has [`crate::JOIN_TOKEN_WATCH`].
+    pub fn log_watch(&self, name: &str) -> Option<&crate::logwatch::LogWatch> {
+        self.log_watches.iter().find(|w| w.name() == name)
+    }
+
+    /// A unit's last log lines (at most `SimConfig::log_lines_per_unit`; every line is seen by
+    /// the log watches, [`Sim::watch_logs`]).
     pub fn logs(&self, unit: &str) -> Vec<(Duration, LogLevel, String)> {
         self.unit_id(unit)
             .map(|u| {

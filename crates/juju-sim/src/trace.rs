@@ -150,6 +150,18 @@ pub struct HookRecord {
     pub bytes_written: u64,
     /// The values written (only with [`crate::SimConfig::trace_values`]).
     pub values: Vec<(String, String)>,
+    /// For a hook that failed or was killed: what its transaction would have written, as
+    /// `<relation id>/<bag owner>/<key>`, `state/<unit>/<key>` (controller state) and
+    /// `stored/<unit>` (stored state). Empty for a hook that succeeded.
+    pub attempted_keys: Vec<String>,
+    /// Bytes (keys plus values) of [`HookRecord::attempted_keys`].
+    pub attempted_bytes: u64,
+    /// A digest of the model's values of [`HookRecord::attempted_keys`] just before the
+    /// simulator processed the hook's end.
+    pub attempted_before: u64,
+    /// The same digest just after: equal to [`HookRecord::attempted_before`] when nothing the
+    /// hook tried to write was committed.
+    pub attempted_after: u64,
     /// How it ended.
     pub outcome: HookOutcome,
 }

@@ -346,3 +346,87 @@ esac
         0
     );
 }
+
+/// `/proc/<pid>/stat`'s state letter, or `None` when there is no such process.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+fn read_pid(path: &Path) -> u32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(p) = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pid in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn gone_eventually(pid: u32) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if proc_state(pid).is_none_or(|s| s == 'Z' || s == 'X') {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn the_driver_only_ever_signals_process_groups_it_still_owns() {
+    // A hook that leaves a worker running: its group is killed with the model. The driver keeps
+    // the hook's own process unreaped meanwhile, so the group's id (that process's pid) cannot
+    // be handed to another process, whose group the driver would then kill.
+    let tmp = tempfile::tempdir().unwrap();
+    let charm = shell_charm(
+        tmp.path(),
+        "worker",
+        "name: worker\n",
+        r#"case "$JUJU_DISPATCH_PATH" in
+  hooks/install)
+    echo $$ > leader.pid
+    sleep 1000 > /dev/null 2>&1 &
+    echo $! > worker.pid ;;
+  hooks/start)
+    echo $$ > start.pid
+    status-set active up ;;
+esac
+"#,
+    );
+    let mut sim = model(tmp.path(), 13, |_| {});
+    sim.deploy_charm_dir("worker", 1, &charm).unwrap();
+    sim.run_while(Duration::from_secs(30), |s| {
+        s.unit_status("worker/0").is_none_or(|st| st.message != "up")
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{:?}", sim.logs("worker/0")));
+    let dir = sim.unit_charm_dir("worker/0").unwrap();
+    let leader = read_pid(&dir.join("leader.pid"));
+    let worker = read_pid(&dir.join("worker.pid"));
+    let start = read_pid(&dir.join("start.pid"));
+    // The worker runs on; the install hook's process has exited but is not reaped, so its pid
+    // (the group's id) is still taken.
+    assert!(
+        matches!(proc_state(worker), Some(s) if s != 'Z'),
+        "the worker runs"
+    );
+    assert_eq!(
+        proc_state(leader),
+        Some('Z'),
+        "the install hook's process is kept unreaped"
+    );
+    // A hook that left nothing running is reaped at once: no zombie piles up.
+    assert_eq!(proc_state(start), None, "the start hook's process was reaped");
+    drop(sim);
+    assert!(gone_eventually(worker), "the worker was killed with the model");
+    assert_eq!(proc_state(leader), None, "the install hook's process was reaped");
+}

@@ -174,6 +174,10 @@ pub(crate) struct Driver {
     /// Lines for the units' logs: what hooks printed, refused requests.
     logs: RefCell<Vec<(String, LogLevel, String)>>,
     stats: RefCell<Vec<ProcessHookStat>>,
+    /// Process groups of finished hooks in which something still runs (a worker), by their
+    /// leader's pid. Each leader is kept unreaped (a zombie) while it is listed, so that its pid,
+    /// the group's id, cannot be reused: signalling the group can only reach the hook's own
+    /// processes. A group is reaped and forgotten once nothing in it runs.
     groups: RefCell<Vec<i32>>,
 }
 
@@ -344,12 +348,14 @@ impl Driver {
             ))
         })?;
         let pid = child.id() as i32;
-        drop(child); // reaped by the waiter below, with its resource usage
+        // Seen to exit by the waiter below, with its resource usage, but reaped only once its
+        // group is done with (see `groups`).
+        drop(child);
         let tx = self.tx.clone();
         let _ = std::thread::Builder::new()
             .name(format!("wait {unit}"))
             .spawn(move || {
-                let r = sys::wait(pid);
+                let r = sys::wait_exit(pid);
                 let _ = tx.send(Msg::Exited(pid, r, Instant::now()));
             });
 
@@ -391,11 +397,12 @@ impl Driver {
             }
         };
         let tool_calls = ctx.tool_calls;
-        if sys::group_alive(pid) {
-            // Something the hook started runs on (a worker); it is killed with the model.
-            self.groups.borrow_mut().push(pid);
-        }
         let exit = exit.map_err(|e| fail(format!("cannot wait for the hook process: {e}")))?;
+        // The leader has exited and is not reaped yet, so the group is still the hook's own.
+        // If something the hook started runs on (a worker), keep the leader unreaped: the group
+        // is killed with the model. Otherwise reap it now.
+        self.groups.borrow_mut().push(pid);
+        self.reap_finished_groups();
         self.stats.borrow_mut().push(ProcessHookStat {
             unit: unit.clone(),
             hook: hook.clone(),
@@ -578,11 +585,32 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Reaps the leaders of remembered groups in which nothing runs any more (see `groups`).
+    /// When `/proc` cannot be read, every group is kept: a zombie too many is better than a
+    /// signal to a stranger.
+    fn reap_finished_groups(&self) {
+        let Some(live) = sys::live_groups() else {
+            return;
+        };
+        self.groups.borrow_mut().retain(|&g| {
+            if live.contains(&g) {
+                true
+            } else {
+                sys::reap(g);
+                false
+            }
+        });
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        for g in self.groups.borrow().iter() {
-            sys::kill_group(*g);
+        // Each leader is still unreaped, so each id is still its hook's group: kill, then reap.
+        for g in self.groups.borrow_mut().drain(..) {
+            sys::kill_group(g);
+            sys::reap(g);
         }
         for u in self.units.borrow().iter() {
             let socket = u.dir.join("agent.socket");
