@@ -28,6 +28,12 @@ const VARS: &[&str] = &[
     "JUJU_SECRET_REVISION",
     "JUJU_CONTEXT_ID",
     "JUJU_HOOK_NAME",
+    "JUJU_STORAGE_ID",
+    "JUJU_WORKLOAD_NAME",
+    "JUJU_NOTICE_ID",
+    "JUJU_NOTICE_TYPE",
+    "JUJU_NOTICE_KEY",
+    "JUJU_PEBBLE_CHECK_NAME",
 ];
 
 /// Values close to what Juju sets, and garbage.
@@ -43,6 +49,14 @@ fn env_value() -> impl Strategy<Value = String> {
             "hooks/leader-elected",
             "hooks/data-storage-attached",
             "hooks/workload-pebble-ready",
+            "hooks/workload-pebble-custom-notice",
+            "hooks/workload-pebble-check-failed",
+            "hooks/data-storage-detaching",
+            "hooks/collect-metrics",
+            "data/0",
+            "data/4294967296",
+            "workload",
+            "example.com/a",
             "hooks/my-custom-event",
             "hooks/",
             "actions/backup",
