@@ -705,14 +705,18 @@ impl Consumer {
         if let Event::Remove = event {
             return self.on_remove(ctx).map(|_| events);
         }
+        if let Event::RelationBroken(r) = event {
+            if r.endpoint == self.endpoint {
+                // The tokens were minted for this relation's consumers: they leave with it.
+                self.clear_cache(ctx)?;
+            }
+        }
         let Some(rel) = ctx.relation_on(&self.endpoint)? else {
             ctx.set_status(Status::blocked("waiting for the token distributor relation"))?;
             return Ok(events);
         };
         if let Event::RelationBroken(r) = event {
             if r.relation_id == rel.id {
-                // The tokens were minted for this relation's consumers: they leave with it.
-                self.clear_cache(ctx)?;
                 return Ok(events);
             }
         }
