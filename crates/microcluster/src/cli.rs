@@ -337,12 +337,16 @@ fn in_run(c: char) -> bool {
 }
 
 /// Whether a run must be hidden: any run of 32 characters or more (a token, a certificate, a
-/// 64-hex secret, a fingerprint), and a shorter one that holds the start of base64-encoded JSON
+/// 64-hex secret, a fingerprint) unless it is plainly words (lowercase letters joined by `-` or
+/// `_`, such as a hook name), and a shorter run that holds the start of base64-encoded JSON
 /// (`eyJ`, the first characters of every microcluster token, so a token cut short is hidden too).
 fn secret_run(run: &str) -> bool {
     const MIN_RUN: usize = 32;
     const MIN_JSON_RUN: usize = 8;
-    run.len() >= MIN_RUN || (run.len() >= MIN_JSON_RUN && run.contains("eyJ"))
+    let words = run
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_');
+    (run.len() >= MIN_RUN && !words) || (run.len() >= MIN_JSON_RUN && run.contains("eyJ"))
 }
 
 /// The one path by which text from outside (workload output, relation data, command lines)
