@@ -52,7 +52,11 @@ fn a_cache_left_on_the_machine_by_another_deployment_is_never_published() {
         let units = sim.units("ovn");
         let machines: Vec<_> = units
             .iter()
-            .map(|u| sim.unit(u).unwrap_or_else(|| sim.fail(&format!("no unit {u}"))).machine)
+            .map(|u| {
+                sim.unit(u)
+                    .unwrap_or_else(|| sim.fail(&format!("no unit {u}")))
+                    .machine
+            })
             .collect();
         let addresses: Vec<String> = machines.iter().map(|m| m.address.clone()).collect();
         let token = old_token(&addresses);
@@ -96,7 +100,10 @@ fn a_cache_left_on_the_machine_by_another_deployment_is_never_published() {
             }
             // A cache a unit rewrote (the communicator's) holds no old token; the others never
             // read theirs (only a communicator does, and it discards another owner's).
-            if let Some(c) = sim.machine_file(u, TOKEN_CACHE_FILE).filter(|c| *c != file.as_bytes()) {
+            if let Some(c) = sim
+                .machine_file(u, TOKEN_CACHE_FILE)
+                .filter(|c| *c != file.as_bytes())
+            {
                 let c = String::from_utf8_lossy(c);
                 assert!(!c.contains(&token), "{u}'s cache still holds the old token");
             }

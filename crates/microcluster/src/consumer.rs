@@ -765,7 +765,10 @@ impl Consumer {
         let list_out = ctx.run(&self.command.list())?;
         let list = cli::list_result(&list_out);
         if let Err(ListError::Garbage(e)) = &list {
-            ctx.warn(cli::redact(&format!("`{}` printed garbage: {e}", self.command.list())));
+            ctx.warn(cli::redact(&format!(
+                "`{}` printed garbage: {e}",
+                self.command.list()
+            )));
         }
         input.list = &list;
         let members: Vec<Member> = match decide(&input) {
@@ -851,15 +854,14 @@ impl Consumer {
                 }
                 let mut failures: JoinFailures = ctx.stored(JOIN_FAILURES_KEY).unwrap_or_default();
                 if failures.generation != generation {
-                    failures = JoinFailures {
-                        generation,
-                        count: 0,
-                    };
+                    failures = JoinFailures { generation, count: 0 };
                 }
                 failures.count = failures.count.saturating_add(1);
                 let class = cli::classify_join_failure(&out.stderr);
                 let stale = match class {
-                    JoinFailure::StaleToken => Some("it does not fit the cluster (expired, used, or another cluster's)"),
+                    JoinFailure::StaleToken => {
+                        Some("it does not fit the cluster (expired, used, or another cluster's)")
+                    }
                     JoinFailure::Transient if failures.count >= MAX_JOIN_ATTEMPTS => {
                         Some("joining with it failed too many times")
                     }
@@ -1217,10 +1219,12 @@ impl std::fmt::Debug for Decision {
 impl std::fmt::Debug for CommunicatorPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names = |v: &[String]| v.iter().map(|s| cli::redact(s)).collect::<Vec<_>>();
-        let mint: Vec<(String, Option<u64>)> =
-            self.mint.iter().map(|(h, g)| (cli::redact(h), *g)).collect();
-        let remove: Vec<(String, bool)> =
-            self.remove.iter().map(|(h, force)| (cli::redact(h), *force)).collect();
+        let mint: Vec<(String, Option<u64>)> = self.mint.iter().map(|(h, g)| (cli::redact(h), *g)).collect();
+        let remove: Vec<(String, bool)> = self
+            .remove
+            .iter()
+            .map(|(h, force)| (cli::redact(h), *force))
+            .collect();
         f.debug_struct("CommunicatorPlan")
             .field("communicator", &self.communicator)
             .field("pending", &self.pending)

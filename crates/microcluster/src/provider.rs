@@ -465,10 +465,12 @@ impl std::fmt::Debug for RelationView {
 
 impl std::fmt::Debug for ProviderPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let unit_bags: Vec<(RelationId, RedactedMap<'_, Option<String>>)> =
-            self.unit_bags.iter().map(|(id, ch)| (*id, RedactedMap(ch))).collect();
-        let rejected: Vec<Redacted<'_>> =
-            self.rejected_hostnames.iter().map(|h| Redacted(h)).collect();
+        let unit_bags: Vec<(RelationId, RedactedMap<'_, Option<String>>)> = self
+            .unit_bags
+            .iter()
+            .map(|(id, ch)| (*id, RedactedMap(ch)))
+            .collect();
+        let rejected: Vec<Redacted<'_>> = self.rejected_hostnames.iter().map(|h| Redacted(h)).collect();
         f.debug_struct("ProviderPlan")
             .field("unit_bags", &unit_bags)
             .field("bootstrap_app", &self.bootstrap_app.as_deref().map(Redacted))

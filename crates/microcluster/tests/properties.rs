@@ -23,8 +23,8 @@ use microcluster::consumer::{
     communicator_plan, current_generation, decide, may_bootstrap, needs_list, ConsumerInput, Decision,
     HostNeeds, MirrorView, MINT_BATCH,
 };
-use microcluster::provider::{plan_follower, plan_leader, RelationView};
 use microcluster::protocol::parse_generation;
+use microcluster::provider::{plan_follower, plan_leader, RelationView};
 use microcluster::{Consumer, Provider, RETRY_EVENT};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -139,9 +139,9 @@ fn members(t: String) -> impl Strategy<Value = Vec<Member>> {
 
 /// `list -f json` output: a real member list, one with odd fields, or garbage.
 fn list_stdout(t: String) -> impl Strategy<Value = String> {
-    let member = (host(), value(t.clone()), value(t.clone())).prop_map(|(n, r, s)| {
-        serde_json::json!({"name": n, "role": r, "status": s, "address": "10.0.0.1:6443"})
-    });
+    let member = (host(), value(t.clone()), value(t.clone())).prop_map(
+        |(n, r, s)| serde_json::json!({"name": n, "role": r, "status": s, "address": "10.0.0.1:6443"}),
+    );
     prop_oneof![
         3 => proptest::collection::vec(member, 0..5)
             .prop_map(|v| serde_json::Value::Array(v).to_string()),
@@ -179,7 +179,11 @@ macro_rules! assert_no_leak {
     ($s:expr, $t:expr, $what:expr) => {{
         let s: &str = &$s;
         if let Some(p) = leaks(s, &$t) {
-            return Err(TestCaseError::fail(format!("{} holds {p}: {}", $what, cli::redact(s))));
+            return Err(TestCaseError::fail(format!(
+                "{} holds {p}: {}",
+                $what,
+                cli::redact(s)
+            )));
         }
     }};
 }
@@ -266,8 +270,12 @@ fn td(n: u32) -> UnitName {
 }
 
 fn distributor_bags(t: String) -> impl Strategy<Value = Vec<(UnitName, Databag)>> {
-    proptest::collection::vec(bag(t), 0..3)
-        .prop_map(|bags| bags.into_iter().enumerate().map(|(i, b)| (td(i as u32), b)).collect())
+    proptest::collection::vec(bag(t), 0..3).prop_map(|bags| {
+        bags.into_iter()
+            .enumerate()
+            .map(|(i, b)| (td(i as u32), b))
+            .collect()
+    })
 }
 
 fn list_result(t: String) -> impl Strategy<Value = Result<Vec<Member>, cli::ListError>> {

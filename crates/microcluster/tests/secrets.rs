@@ -28,7 +28,9 @@ use std::rc::Rc;
 
 /// A join token as microcluster mints it: base64 of `{"secret","fingerprint","join_addresses"}`.
 fn token(secret_seed: u8, fingerprint: &str) -> String {
-    let secret: String = (0..32).map(|i| format!("{:02x}", secret_seed.wrapping_add(i))).collect();
+    let secret: String = (0..32)
+        .map(|i| format!("{:02x}", secret_seed.wrapping_add(i)))
+        .collect();
     // The fields in microcluster's order (`serde_json::json!` would sort them).
     let json = format!(
         r#"{{"secret":"{secret}","fingerprint":"{fingerprint}","join_addresses":["10.0.0.1:6443","10.0.0.2:6443"]}}"#
@@ -43,7 +45,10 @@ fn assert_no_token(text: &str, t: &str, what: &str) {
     assert!(!text.contains("eyJzZWNyZXQi"), "{what} holds a token: {text}");
     for start in (0..t.len().saturating_sub(16)).step_by(4) {
         let piece = &t[start..start + 16];
-        assert!(!text.contains(piece), "{what} holds a piece of a token ({piece}): {text}");
+        assert!(
+            !text.contains(piece),
+            "{what} holds a piece of a token ({piece}): {text}"
+        );
     }
 }
 
@@ -68,10 +73,7 @@ impl MicroOvn {
 type Script = Rc<RefCell<Vec<WorkloadCommand>>>;
 
 /// A consumer unit whose `microovn cluster` answers with `f(args after "cluster")`.
-fn consumer(
-    unit: u32,
-    f: impl Fn(&[&str]) -> CommandOutput + 'static,
-) -> (Harness<MicroOvn>, Script) {
+fn consumer(unit: u32, f: impl Fn(&[&str]) -> CommandOutput + 'static) -> (Harness<MicroOvn>, Script) {
     let meta = Metadata::from_charmcraft_yaml(
         "name: ovn\nrequires:\n  cluster:\n    interface: worker-cluster\n    limit: 1\n",
     )
@@ -165,7 +167,11 @@ fn list_output_that_is_not_json_never_puts_a_token_in_the_log() {
         assert!(text.contains("printed garbage"), "{text}");
         assert_no_token(&text, &t, "the log");
         for (_, line) in &run.logs {
-            assert!(line.len() <= 2 * cli::REDACT_LIMIT, "an unbounded log line: {} bytes", line.len());
+            assert!(
+                line.len() <= 2 * cli::REDACT_LIMIT,
+                "an unbounded log line: {} bytes",
+                line.len()
+            );
         }
     }
 }
@@ -204,10 +210,16 @@ fn workload_errors_that_echo_a_token_never_reach_the_log_or_the_status() {
             ),
         );
         assert!(run.result.is_ok(), "{:?}", run.result);
-        assert!(seen.borrow().iter().any(|c| c.args.get(1).is_some_and(|a| a == "join")));
+        assert!(seen
+            .borrow()
+            .iter()
+            .any(|c| c.args.get(1).is_some_and(|a| a == "join")));
         let text = all_text(&run);
         assert_no_token(&text, &t, "the log or a status");
-        assert!(!text.contains(&secret_hex[..16]), "the decoded secret was logged: {text}");
+        assert!(
+            !text.contains(&secret_hex[..16]),
+            "the decoded secret was logged: {text}"
+        );
         // The harness records the commands: their Display and Debug never show the token.
         for c in seen.borrow().iter() {
             assert_no_token(&c.to_string(), &t, "a command's Display");
@@ -230,7 +242,10 @@ fn redact_hides_tokens_anywhere_cut_short_or_escaped_and_is_bounded() {
         assert_no_token(&r, &t, "redact's output");
         assert!(r.len() <= cli::REDACT_LIMIT + 64, "{} bytes", r.len());
     }
-    assert_eq!(cli::redact("name \"node-1\" is taken"), "name \"node-1\" is taken");
+    assert_eq!(
+        cli::redact("name \"node-1\" is taken"),
+        "name \"node-1\" is taken"
+    );
 }
 
 // ----- the Debug review --------------------------------------------------------------------
@@ -312,9 +327,7 @@ fn debug_output_of_every_type_holding_a_token_is_redacted() {
 
 /// A communicator (h0, the only member) asked for a token for h1 (generation 1); `add` answers
 /// with `add`.
-fn communicator(
-    add: impl Fn() -> CommandOutput + 'static,
-) -> (Harness<MicroOvn>, Script) {
+fn communicator(add: impl Fn() -> CommandOutput + 'static) -> (Harness<MicroOvn>, Script) {
     consumer(0, move |args| match args {
         ["list", ..] => CommandOutput::ok(members_json(&["h0"])),
         ["add", "h1", ..] => add(),
@@ -382,7 +395,11 @@ fn a_cache_left_by_another_deployment_is_never_published() {
         let run = h.run(changed(), communicator_state(Some(file.as_bytes())));
         assert!(run.result.is_ok(), "{:?}", run.result);
         assert_eq!(adds(&seen), 1, "the cluster is asked for a fresh token");
-        assert_eq!(published(&run).as_deref(), Some(new.as_str()), "the old life's token was published");
+        assert_eq!(
+            published(&run).as_deref(),
+            Some(new.as_str()),
+            "the old life's token was published"
+        );
         // The cache now names its owner and the new token's cluster, and holds no old token.
         let cache = String::from_utf8(cache_file(&run)).unwrap();
         assert!(!cache.contains(&old), "{cache}");
@@ -409,7 +426,10 @@ fn a_cached_token_is_published_again_only_while_the_cluster_holds_the_name() {
 
     // The name still holds the token: the cached one is published again.
     let (mut h, seen) = communicator(|| {
-        CommandOutput::failed(1, "Error: unable to add server to microcluster, name \"h1\" is taken")
+        CommandOutput::failed(
+            1,
+            "Error: unable to add server to microcluster, name \"h1\" is taken",
+        )
     });
     let run = h.run(changed(), communicator_state(Some(&file)));
     assert_eq!(adds(&seen), 1);
@@ -420,7 +440,11 @@ fn a_cached_token_is_published_again_only_while_the_cluster_holds_the_name() {
     let newer = cached.clone();
     let (mut h, seen) = communicator(move || CommandOutput::ok(format!("{newer}\n")));
     let run = h.run(changed(), communicator_state(Some(&file)));
-    assert_eq!(adds(&seen), 1, "the cluster must be asked before a cached token is reused");
+    assert_eq!(
+        adds(&seen),
+        1,
+        "the cluster must be asked before a cached token is reused"
+    );
     assert_eq!(published(&run).as_deref(), Some(cached.as_str()));
 }
 
@@ -434,7 +458,10 @@ fn a_cached_token_of_another_cluster_is_not_reused_even_when_the_name_is_taken()
     })
     .to_string();
     let (mut h, _) = communicator(|| {
-        CommandOutput::failed(1, "Error: unable to add server to microcluster, name \"h1\" is taken")
+        CommandOutput::failed(
+            1,
+            "Error: unable to add server to microcluster, name \"h1\" is taken",
+        )
     });
     let mut s = communicator_state(Some(cache.as_bytes()));
     // This unit already published a token of its own cluster for another host.
@@ -443,7 +470,10 @@ fn a_cached_token_of_another_cluster_is_not_reused_even_when_the_name_is_taken()
         .insert("mirror-h2".into(), mine.clone());
     let run = h.run(changed(), s);
     assert_ne!(published(&run).as_deref(), Some(theirs.as_str()));
-    assert!(run.scheduled.iter().any(|(e, _)| e == RETRY_EVENT), "it looks again later");
+    assert!(
+        run.scheduled.iter().any(|(e, _)| e == RETRY_EVENT),
+        "it looks again later"
+    );
 }
 
 #[test]
@@ -509,7 +539,10 @@ fn a_token_that_does_not_fit_the_cluster_is_stale_at_once() {
     assert_eq!(request(&run.state).as_deref(), Some("2"));
     let st = &run.state.unit_status;
     assert_eq!(st.name, StatusName::Waiting);
-    assert!(st.message.contains("fresh join token") && st.message.contains("stale"), "{st:?}");
+    assert!(
+        st.message.contains("fresh join token") && st.message.contains("stale"),
+        "{st:?}"
+    );
 }
 
 #[test]
@@ -520,7 +553,12 @@ fn a_token_that_keeps_failing_is_stale_after_a_bound_and_the_status_says_so() {
     let mut h = joiner("2 join attempts were unsuccessful. Last error: %!w(<nil>)");
     let mut s = joiner_state(&t);
     for attempt in 1..MAX_JOIN_ATTEMPTS {
-        let run = h.run(Event::Custom { name: RETRY_EVENT.into() }, s);
+        let run = h.run(
+            Event::Custom {
+                name: RETRY_EVENT.into(),
+            },
+            s,
+        );
         assert!(run.result.is_ok(), "{:?}", run.result);
         assert_eq!(request(&run.state).as_deref(), Some("1"), "attempt {attempt}");
         let st = &run.state.unit_status;
@@ -531,8 +569,17 @@ fn a_token_that_keeps_failing_is_stale_after_a_bound_and_the_status_says_so() {
         );
         s = run.state;
     }
-    let run = h.run(Event::Custom { name: RETRY_EVENT.into() }, s);
-    assert_eq!(request(&run.state).as_deref(), Some("2"), "never gives up the token");
+    let run = h.run(
+        Event::Custom {
+            name: RETRY_EVENT.into(),
+        },
+        s,
+    );
+    assert_eq!(
+        request(&run.state).as_deref(),
+        Some("2"),
+        "never gives up the token"
+    );
     let st = &run.state.unit_status;
     assert_eq!(st.name, StatusName::Waiting);
     assert!(st.message.contains("fresh join token"), "{st:?}");
