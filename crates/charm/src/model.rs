@@ -368,7 +368,9 @@ impl GoalState {
 }
 
 /// A command the charm runs on its workload, such as `microovn cluster list -f json`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Its `Debug` output, like `Display`, shows secret arguments as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WorkloadCommand {
     /// The program, such as `microovn`.
     pub program: String,
@@ -432,6 +434,26 @@ impl fmt::Display for WorkloadCommand {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for WorkloadCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let args: Vec<&str> = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| match self.secret_args.contains(&i) {
+                true => "<redacted>",
+                false => a.as_str(),
+            })
+            .collect();
+        f.debug_struct("WorkloadCommand")
+            .field("program", &self.program)
+            .field("args", &args)
+            .field("timeout", &self.timeout)
+            .field("secret_args", &self.secret_args)
+            .finish()
     }
 }
 

@@ -223,6 +223,7 @@ fn workload_errors_that_echo_a_token_never_reach_the_log_or_the_status() {
         // The harness records the commands: their Display and Debug never show the token.
         for c in seen.borrow().iter() {
             assert_no_token(&c.to_string(), &t, "a command's Display");
+            assert_no_token(&format!("{c:?}"), &t, "a command's Debug");
         }
     }
 }
