@@ -412,11 +412,23 @@ pub fn redact(text: &str) -> String {
 }
 
 /// Redacts `secret` wherever it appears, then as [`redact`] does.
+///
+/// The secret is first replaced by a sentinel made of run characters, so that a secret found
+/// inside a longer run (a garbage "token" such as `2` inside a real token the workload echoes)
+/// does not cut that run into pieces short enough to pass; the sentinel becomes `<redacted>`
+/// once the runs are redacted.
+///
+/// ```
+/// let t = "eyJzZWNyZXQiOiIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJ9";
+/// let out = microcluster::cli::redact_secret(&format!("exit 2: {t}"), "2");
+/// assert_eq!(out, "exit <redacted>: <redacted>");
+/// ```
 pub fn redact_secret(text: &str, secret: &str) -> String {
+    const SENTINEL: &str = "zzSECRETzz";
     if secret.is_empty() || !text.contains(secret) {
         return redact(text);
     }
-    redact(&text.replace(secret, REDACTED))
+    redact(&text.replace(secret, SENTINEL)).replace(SENTINEL, REDACTED)
 }
 
 /// A string shown through [`redact`] by `Debug` (quoted) and `Display`: for `Debug` impls of

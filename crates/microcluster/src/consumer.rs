@@ -942,7 +942,7 @@ impl Consumer {
             )));
             self.run_logged(ctx, &self.command.remove(name, *force), "")?;
         }
-        let mut retry_later = false;
+        let mut names_held = 0usize;
         let owner = CacheOwner {
             unit: ctx.unit().to_string(),
             relation: id.0,
@@ -996,7 +996,7 @@ impl Consumer {
                 // lifetime); look again until it has.
                 let line = format!("`{add}` failed (exit {:?}): {}", out.code, out.stderr.trim());
                 ctx.warn(cli::redact(&line));
-                retry_later = true;
+                names_held += 1;
                 continue;
             };
             events.push(ConsumerEvent::TokenGenerated { host: host.clone() });
@@ -1036,16 +1036,23 @@ impl Consumer {
         if cache_dirty {
             self.write_cache(ctx, &cache)?;
         }
-        if retry_later {
+        if names_held > 0 {
             ctx.schedule(RETRY_EVENT, NAME_TAKEN_RETRY)?;
         }
 
-        let queued = plan.mint.len();
-        ctx.set_status(Status::active(if queued > 0 {
+        let queued = plan.mint.len() - names_held.min(plan.mint.len());
+        let mut status = if queued > 0 {
             format!("in the cluster; communicator, minted {queued} token(s)")
         } else {
             "in the cluster; communicator".to_owned()
-        }))?;
+        };
+        if names_held > 0 {
+            // Say what those hosts wait for: `add` refused their names.
+            status.push_str(&format!(
+                "; {names_held} host(s) wait for `add` (name taken by an unused token until it expires)"
+            ));
+        }
+        ctx.set_status(Status::active(status))?;
         self.write(ctx, id, writes)?;
         Ok(events)
     }

@@ -249,6 +249,17 @@ fn redact_hides_tokens_anywhere_cut_short_or_escaped_and_is_bounded() {
     );
 }
 
+#[test]
+fn a_short_secret_inside_a_token_does_not_cut_the_token_into_pieces_that_pass() {
+    // Found by the long property mode (`the_consumer_hook_never_panics_nor_logs_a_token`): the
+    // mirror's "token" for the unit was `2`, and `join` echoed a real token on stderr; replacing
+    // every `2` with `<redacted>` first cut the real token into short runs that were logged.
+    let t = "eyJzZWNyZXQiOiIwMTkzYWVlMGFjODg4YzAzMTg4M2I5YzM0NmVmZmM1NGJiODA3MThmNzRkNzAwY2NhOWUwYmVjMjEwMmIxZGIwIiwiZmluZ2VycHJpbnQiOiI2NmQ0MzI3YTdmNDViNGJhODFlOTg3NTYxNzFlZjQ3YWQ4YTM4MWM4YjUzNTY1MjYzMzUwNDhjYWNkMTUyZTVlIiwiam9pbl9hZGRyZXNzZXMiOlsiMTAuMC4wLjA6NjQ0MyIsIjEwLjAuMC4xOjY0NDMiLCIxMC4wLjAuMjo2NDQzIiwiMTAuMC4wLjM6NjQ0MyJdfQ==";
+    let r = cli::redact_secret(&format!("`join` failed (exit None): {t}"), "2");
+    assert_no_token(&r, t, "redact_secret's output");
+    assert_eq!(cli::redact_secret("exit 2", "2"), "exit <redacted>");
+}
+
 // ----- the Debug review --------------------------------------------------------------------
 
 #[test]
@@ -474,6 +485,11 @@ fn a_cached_token_of_another_cluster_is_not_reused_even_when_the_name_is_taken()
     assert!(
         run.scheduled.iter().any(|(e, _)| e == RETRY_EVENT),
         "it looks again later"
+    );
+    let st = &run.state.unit_status;
+    assert!(
+        st.message.contains("1 host(s) wait for `add`"),
+        "the status must say what h1 waits for: {st:?}"
     );
 }
 
