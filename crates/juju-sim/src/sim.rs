@@ -1337,6 +1337,24 @@ impl Sim {
             .map(|(c, _)| c.as_slice())
     }
 
+    /// Puts a file on `unit`'s machine, as if something before the unit (an earlier deployment
+    /// on a reused machine, an operator) had left it there.
+    pub fn put_machine_file(
+        &mut self,
+        unit: &str,
+        path: &str,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<(), SimError> {
+        let u = self.unit_id(unit)?;
+        let machine = self.units[u].machine_id;
+        self.files
+            .entry(machine)
+            .or_default()
+            .insert(std::path::PathBuf::from(path), (content.to_vec(), mode));
+        Ok(())
+    }
+
     /// The ports `unit` has opened.
     pub fn opened_ports(&self, unit: &str) -> Vec<charm::Port> {
         self.units

@@ -17,7 +17,9 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// A member's role: dqlite's `voter`, `stand-by`, `spare`, or microcluster's `PENDING`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output redacts an unknown role (it is workload output).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Role {
     /// A voter.
     Voter,
@@ -43,8 +45,22 @@ impl Role {
     }
 }
 
+impl std::fmt::Debug for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Voter => f.write_str("Voter"),
+            Self::StandBy => f.write_str("StandBy"),
+            Self::Spare => f.write_str("Spare"),
+            Self::Pending => f.write_str("Pending"),
+            Self::Other(s) => f.debug_tuple("Other").field(&Redacted(s)).finish(),
+        }
+    }
+}
+
 /// One member, as `list -f json` reports it (the fields ensemble reads).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output redacts every field (they are workload output).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Member {
     /// Its name (the machine's hostname).
     pub name: String,
@@ -52,6 +68,16 @@ pub struct Member {
     pub role: Role,
     /// `ONLINE`, `UNREACHABLE`, ...
     pub status: String,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("name", &Redacted(&self.name))
+            .field("role", &self.role)
+            .field("status", &Redacted(&self.status))
+            .finish()
+    }
 }
 
 impl Member {
@@ -86,7 +112,8 @@ pub enum ListError {
         /// Its standard error, redacted.
         stderr: String,
     },
-    /// The command printed something that is not the member list.
+    /// The command printed something that is not the member list (the parser's message,
+    /// redacted: a JSON parser's message may quote the output).
     #[error("cluster list printed something that is not a member list: {0}")]
     Garbage(String),
     /// The hook did not ask (see `consumer::needs_list`).
@@ -103,7 +130,7 @@ pub enum ListError {
 /// ```
 pub fn parse_list(stdout: &str) -> Result<Vec<Member>, ListError> {
     let raw: Vec<RawMember> =
-        serde_json::from_str(stdout.trim()).map_err(|e| ListError::Garbage(e.to_string()))?;
+        serde_json::from_str(stdout.trim()).map_err(|e| ListError::Garbage(redact(&e.to_string())))?;
     let mut out = Vec::with_capacity(raw.len());
     for m in raw {
         if m.name.is_empty() {
@@ -215,14 +242,25 @@ pub enum JoinFailure {
 
 /// Classifies a failed `join`'s standard error.
 ///
+/// Stale: the token is expired, used, for another name, garbage, or does not fit the cluster its
+/// addresses lead to (another cluster's certificate: a token from another life of the machines).
+/// Anything else is transient; the consumer counts transient failures of one token and asks for
+/// a fresh one past a bound (`consumer::MAX_JOIN_ATTEMPTS`), because some failures of a token
+/// that cannot work say nothing (a token whose addresses answer with another cluster's
+/// certificate fails with Go's `%!w(<nil>)`).
+///
 /// ```
 /// use microcluster::cli::{classify_join_failure, JoinFailure};
 /// assert_eq!(classify_join_failure("Error: 1 join attempts were unsuccessful. Last error: Token expired"), JoinFailure::StaleToken);
 /// assert_eq!(classify_join_failure("Error: context deadline exceeded"), JoinFailure::Transient);
 /// ```
 pub fn classify_join_failure(stderr: &str) -> JoinFailure {
-    const STALE: [&str; 9] = [
+    const STALE: [&str; 13] = [
         "token expired",
+        "does not match",
+        "fingerprint",
+        "unknown authority",
+        "token is invalid",
         "coretokenrecord not found",
         "token record not found",
         "does not contain join token name",
@@ -238,6 +276,30 @@ pub fn classify_join_failure(stderr: &str) -> JoinFailure {
     } else {
         JoinFailure::Transient
     }
+}
+
+/// The cluster a token was minted by: the fingerprint of the cluster's certificate that every
+/// microcluster token carries (`base64(JSON{"secret","fingerprint","join_addresses"})`), or
+/// `None` if `token` is not such a token. Never logged (it is no secret, but it is no use in a
+/// log either).
+///
+/// ```
+/// let t = "eyJzZWNyZXQiOiJzIiwiZmluZ2VycHJpbnQiOiJhYmMiLCJqb2luX2FkZHJlc3NlcyI6W119";
+/// assert_eq!(microcluster::cli::token_fingerprint(t).as_deref(), Some("abc"));
+/// assert_eq!(microcluster::cli::token_fingerprint("garbage"), None);
+/// ```
+pub fn token_fingerprint(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    /// A token lists every member's address; anything far larger is not a token.
+    const MAX_TOKEN: usize = 1 << 20;
+    if token.len() > MAX_TOKEN {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("fingerprint")?.as_str().map(str::to_owned)
 }
 
 /// Whether a failed `add`'s standard error says the name is taken.
@@ -260,47 +322,164 @@ pub fn valid_hostname(name: &str) -> bool {
         })
 }
 
-/// Replaces every long base64-looking run (a join token, a certificate, a secret) with
-/// `<redacted>`, so workload output can go to logs.
+/// The most bytes [`redact`] returns before it cuts the text short (plus a short note of how
+/// much was cut): a log line or an error built from workload output or relation data stays small
+/// whatever that output is.
+pub const REDACT_LIMIT: usize = 1024;
+
+/// The marker that replaces a secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether `c` can be part of a base64 (standard or URL-safe) run, or of such a run escaped
+/// (`\/` in JSON, `%2F` in a URL): a token escaped that way is still one run.
+fn in_run(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_' | '\\' | '%')
+}
+
+/// Whether a run must be hidden: any run of 32 characters or more (a token, a certificate, a
+/// 64-hex secret, a fingerprint) unless it is plainly words (lowercase letters joined by `-` or
+/// `_`, such as a hook name), and a shorter run that holds the start of base64-encoded JSON
+/// (`eyJ`, the first characters of every microcluster token, so a token cut short is hidden too).
+fn secret_run(run: &str) -> bool {
+    const MIN_RUN: usize = 32;
+    const MIN_JSON_RUN: usize = 8;
+    let words = run
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_');
+    (run.len() >= MIN_RUN && !words) || (run.len() >= MIN_JSON_RUN && run.contains("eyJ"))
+}
+
+/// The one path by which text from outside (workload output, relation data, command lines)
+/// reaches a log line, an error message, a status or `Debug` output.
+///
+/// It replaces every long base64-looking run (a join token, a certificate, a secret) with
+/// `<redacted>`, and also a shorter run that holds the start of base64-encoded JSON (a token
+/// cut short), wherever it sits in the text; then it cuts the result to [`REDACT_LIMIT`]
+/// bytes, noting how much was cut. It cuts only after redacting, so a token is never cut into
+/// a piece short enough to pass, and it stops reading once the limit is reached, so a huge
+/// input costs no more than a small one.
 ///
 /// ```
 /// let token = "eyJzZWNyZXQiOiIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJ9";
 /// let out = microcluster::cli::redact(&format!("Error: bad token {token}"));
 /// assert_eq!(out, "Error: bad token <redacted>");
+/// assert_eq!(microcluster::cli::redact("cut: eyJzZWNyZXQiOiIw"), "cut: <redacted>");
+/// assert!(microcluster::cli::redact(&"a ".repeat(10_000)).len() < 1100);
 /// ```
 pub fn redact(text: &str) -> String {
-    const MIN_RUN: usize = 32;
-    let is_b64 = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_');
-    let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= MIN_RUN {
-            out.push_str("<redacted>");
+    let mut out = String::with_capacity(text.len().min(REDACT_LIMIT + 64));
+    let mut run_start: Option<usize> = None;
+    let mut consumed = 0usize;
+    let flush = |run: &str, out: &mut String| {
+        if secret_run(run) {
+            out.push_str(REDACTED);
         } else {
             out.push_str(run);
         }
-        run.clear();
     };
-    for c in text.chars() {
-        if is_b64(c) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
+    for (i, c) in text.char_indices() {
+        if out.len() >= REDACT_LIMIT {
+            break;
+        }
+        if in_run(c) {
+            run_start.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = run_start.take() {
+            flush(&text[start..i], &mut out);
+        }
+        out.push(c);
+        consumed = i + c.len_utf8();
+    }
+    if out.len() < REDACT_LIMIT {
+        if let Some(start) = run_start.take() {
+            flush(&text[start..], &mut out);
+            consumed = text.len();
         }
     }
-    flush(&mut run, &mut out);
+    if out.len() > REDACT_LIMIT {
+        let mut cut = REDACT_LIMIT;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+    }
+    let left = text.len().saturating_sub(consumed);
+    if left > 0 {
+        out.push_str(&format!("… ({left} more bytes)"));
+    }
     out
 }
 
-/// Redacts `secret` wherever it appears, then any other long base64 run.
+/// Redacts `secret` wherever it appears, then as [`redact`] does.
+///
+/// The secret is first replaced by a sentinel made of run characters, so that a secret found
+/// inside a longer run (a garbage "token" such as `2` inside a real token the workload echoes)
+/// does not cut that run into pieces short enough to pass; the sentinel becomes `<redacted>`
+/// once the runs are redacted.
+///
+/// ```
+/// let t = "eyJzZWNyZXQiOiIwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OWFiY2RlZiJ9";
+/// let out = microcluster::cli::redact_secret(&format!("exit 2: {t}"), "2");
+/// assert_eq!(out, "exit <redacted>: <redacted>");
+/// ```
 pub fn redact_secret(text: &str, secret: &str) -> String {
-    let text = if secret.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(secret, "<redacted>")
-    };
-    redact(&text)
+    const SENTINEL: &str = "zzSECRETzz";
+    if secret.is_empty() || !text.contains(secret) {
+        return redact(text);
+    }
+    redact(&text.replace(secret, SENTINEL)).replace(SENTINEL, REDACTED)
+}
+
+/// A string shown through [`redact`] by `Debug` (quoted) and `Display`: for `Debug` impls of
+/// types that hold tokens or text from outside.
+pub struct Redacted<'a>(pub &'a str);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact(self.0))
+    }
+}
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(self.0))
+    }
+}
+
+/// A map of strings (a databag) shown by `Debug` with every key and value through [`redact`].
+pub struct RedactedMap<'a, V>(pub &'a std::collections::BTreeMap<String, V>);
+
+impl<V: AsRedacted> std::fmt::Debug for RedactedMap<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (Redacted(k), v.as_redacted())))
+            .finish()
+    }
+}
+
+/// A value a [`RedactedMap`] can show redacted.
+pub trait AsRedacted {
+    /// The value, redacted, for `Debug`.
+    fn as_redacted(&self) -> Box<dyn std::fmt::Debug + '_>;
+}
+
+impl AsRedacted for String {
+    fn as_redacted(&self) -> Box<dyn std::fmt::Debug + '_> {
+        Box::new(Redacted(self))
+    }
+}
+
+impl AsRedacted for Option<String> {
+    fn as_redacted(&self) -> Box<dyn std::fmt::Debug + '_> {
+        Box::new(self.as_deref().map(Redacted))
+    }
+}
+
+impl AsRedacted for u64 {
+    fn as_redacted(&self) -> Box<dyn std::fmt::Debug + '_> {
+        Box::new(*self)
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! says, never a flag that a crashed hook could leave stale. The decisions are pure functions
 //! ([`decide`], [`communicator_plan`]); [`Consumer`] runs the commands and writes the bags.
 
-use crate::cli::{self, ClusterCommand, JoinFailure, ListError, Member, Role};
+use crate::cli::{self, ClusterCommand, JoinFailure, ListError, Member, Redacted, RedactedMap, Role};
 use crate::protocol::*;
 use charm::{BagOwner, Context, Databag, Event, ModelError, RelationId, Status, UnitName};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,24 @@ pub const RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// Where the communicator keeps the tokens it minted, outside Juju's transaction, so a hook
 /// that fails after `add` does not lose a token (whose name would stay taken until it expires).
+///
+/// The file outlives nothing it should not: it names its owner (this unit, the relation and
+/// the distributor application) and each token's cluster (the certificate fingerprint the
+/// token carries); a file from another owner (an application removed and deployed again onto
+/// the same machine, another model's unit) is discarded whole; a cached token is published
+/// again only when the cluster itself says that host's name still holds a token (`add` fails
+/// with "name is taken") and the token's cluster is the one this unit mints for. The unit
+/// empties the file in its `remove` hook and when the relation is broken.
 pub const TOKEN_CACHE_FILE: &str = "/var/lib/ensemble/microcluster/minted-tokens.json";
+
+/// The stored-state key of the count of failed joins with the current token.
+pub const JOIN_FAILURES_KEY: &str = "microcluster.join-failures";
+
+/// How many times a unit tries to join with one token whose failures look transient before it
+/// counts the token as stale and asks for a fresh one (a token that cannot work does not always
+/// say so: one whose addresses answer with another cluster's certificate fails with Go's
+/// `%!w(<nil>)`). With [`RETRY_DELAY`] between tries, about half a minute.
+pub const MAX_JOIN_ATTEMPTS: u32 = 5;
 
 /// The leader setting in which the consumer leader claims the bootstrap (its hostname) before
 /// running it (Juju 3.x; see the protocol document).
@@ -73,7 +90,9 @@ pub enum ConsumerEvent {
 /// Built for one host ([`MirrorView::for_host`]: that host's keys and a few flags, without
 /// copying the rest of a bag that holds a key per joining host) or in full
 /// ([`MirrorView::from_bags`], which the communicator needs).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Debug` output redacts the tokens (and any other long value from the bags).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct MirrorView {
     /// Whether any distributor unit has its mirror up.
     pub up: bool,
@@ -306,8 +325,8 @@ impl MirrorView {
     }
 }
 
-/// The unit's situation at the start of a hook.
-#[derive(Debug, Clone)]
+/// The unit's situation at the start of a hook (its `Debug` output redacts the bags).
+#[derive(Clone)]
 pub struct ConsumerInput<'a> {
     /// This machine's hostname.
     pub hostname: &'a str,
@@ -325,8 +344,8 @@ pub struct ConsumerInput<'a> {
     pub list: &'a Result<Vec<Member>, ListError>,
 }
 
-/// The first decision of a hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The first decision of a hook (its `Debug` output never shows the token).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Create the cluster.
     Bootstrap,
@@ -415,8 +434,9 @@ pub fn decide(input: &ConsumerInput<'_>) -> Decision {
     }
 }
 
-/// What the communicator does this hook.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What the communicator does this hook (its `Debug` output redacts the names, which come from
+/// the workload's output).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CommunicatorPlan {
     /// Whether this unit is the communicator.
     pub communicator: bool,
@@ -553,11 +573,53 @@ struct Bookkeeping {
     bootstrapper: bool,
 }
 
-/// A token minted and not yet seen consumed, kept in [`TOKEN_CACHE_FILE`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A token minted and not yet seen consumed, kept in [`TOKEN_CACHE_FILE`] (its `Debug`
+/// output never shows the token).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Minted {
     token: String,
     generation: Option<u64>,
+    /// The cluster that minted it (its certificate's fingerprint, read from the token).
+    #[serde(default)]
+    cluster: Option<String>,
+}
+
+/// Who a [`TOKEN_CACHE_FILE`] belongs to: the unit, its relation to the distributor, and the
+/// distributor application. Juju never reuses a relation id in a model, so an application
+/// removed and deployed again onto the same machines has another owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct CacheOwner {
+    unit: String,
+    relation: u32,
+    distributor: String,
+}
+
+/// The content of [`TOKEN_CACHE_FILE`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct TokenCache {
+    owner: CacheOwner,
+    tokens: BTreeMap<String, Minted>,
+}
+
+impl TokenCache {
+    /// The cached token for `host` answering `generation`, if it was minted by `cluster` (when
+    /// that is known).
+    fn reusable(&self, host: &str, generation: Option<u64>, cluster: Option<&str>) -> Option<&Minted> {
+        self.tokens.get(host).filter(|m| {
+            m.generation == generation
+                && match (cluster, m.cluster.as_deref()) {
+                    (Some(c), Some(mc)) => c == mc,
+                    _ => true,
+                }
+        })
+    }
+}
+
+/// The transient failures of joins with the token answering `generation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct JoinFailures {
+    generation: u64,
+    count: u32,
 }
 
 /// The consumer, over a charm's `Context`.
@@ -628,8 +690,10 @@ impl Consumer {
     ) -> Result<charm::CommandOutput, ConsumerError> {
         let out = ctx.run(cmd)?;
         if !out.success() {
-            let stderr = cli::redact_secret(out.stderr.trim(), secret);
-            ctx.warn(format!("`{cmd}` failed (exit {:?}): {stderr}", out.code));
+            // The command line and its standard error are both outside text (a member name
+            // from `list`, a token the workload echoes): one redacted, bounded line.
+            let line = format!("`{cmd}` failed (exit {:?}): {}", out.code, out.stderr.trim());
+            ctx.warn(cli::redact_secret(&line, secret));
         }
         Ok(out)
     }
@@ -640,6 +704,12 @@ impl Consumer {
         let mut events = Vec::new();
         if let Event::Remove = event {
             return self.on_remove(ctx).map(|_| events);
+        }
+        if let Event::RelationBroken(r) = event {
+            if r.endpoint == self.endpoint {
+                // The tokens were minted for this relation's consumers: they leave with it.
+                self.clear_cache(ctx)?;
+            }
         }
         let Some(rel) = ctx.relation_on(&self.endpoint)? else {
             ctx.set_status(Status::blocked("waiting for the token distributor relation"))?;
@@ -695,7 +765,10 @@ impl Consumer {
         let list_out = ctx.run(&self.command.list())?;
         let list = cli::list_result(&list_out);
         if let Err(ListError::Garbage(e)) = &list {
-            ctx.warn(format!("`{}` printed garbage: {e}", self.command.list()));
+            ctx.warn(cli::redact(&format!(
+                "`{}` printed garbage: {e}",
+                self.command.list()
+            )));
         }
         input.list = &list;
         let members: Vec<Member> = match decide(&input) {
@@ -769,6 +842,7 @@ impl Consumer {
                     return Ok(events);
                 }
                 if joined {
+                    ctx.remove_stored(JOIN_FAILURES_KEY);
                     ctx.set_stored(STORED_KEY, &Bookkeeping { bootstrapper: false })?;
                     events.push(ConsumerEvent::Joined { bootstrapper: false });
                     writes.insert(TOKEN_REQUEST.into(), None);
@@ -778,18 +852,41 @@ impl Consumer {
                     self.write(ctx, id, writes)?;
                     return Ok(events);
                 }
-                match cli::classify_join_failure(&out.stderr) {
+                let mut failures: JoinFailures = ctx.stored(JOIN_FAILURES_KEY).unwrap_or_default();
+                if failures.generation != generation {
+                    failures = JoinFailures { generation, count: 0 };
+                }
+                failures.count = failures.count.saturating_add(1);
+                let class = cli::classify_join_failure(&out.stderr);
+                let stale = match class {
                     JoinFailure::StaleToken => {
-                        let next = generation + 1;
-                        ctx.info(format!(
-                            "the join token for {hostname} is stale; asking for a fresh one ({next})"
-                        ));
-                        writes.insert(TOKEN_REQUEST.into(), Some(next.to_string()));
-                        ctx.set_status(Status::waiting("waiting for a fresh join token"))?;
+                        Some("it does not fit the cluster (expired, used, or another cluster's)")
                     }
-                    JoinFailure::Transient => {
+                    JoinFailure::Transient if failures.count >= MAX_JOIN_ATTEMPTS => {
+                        Some("joining with it failed too many times")
+                    }
+                    JoinFailure::Transient => None,
+                };
+                match stale {
+                    Some(why) => {
+                        // A generation past the largest starts again at 1 (never a panic).
+                        let next = generation.checked_add(1).unwrap_or(1);
+                        ctx.info(cli::redact(&format!(
+                            "the join token for {hostname} is stale ({why}); asking for a fresh one ({next})"
+                        )));
+                        ctx.remove_stored(JOIN_FAILURES_KEY);
+                        writes.insert(TOKEN_REQUEST.into(), Some(next.to_string()));
+                        ctx.set_status(Status::waiting(format!(
+                            "waiting for a fresh join token: the last one was stale ({why})"
+                        )))?;
+                    }
+                    None => {
+                        ctx.set_stored(JOIN_FAILURES_KEY, &failures)?;
                         writes.insert(TOKEN_REQUEST.into(), Some(generation.to_string()));
-                        ctx.set_status(Status::waiting("joining failed; trying again soon"))?;
+                        ctx.set_status(Status::waiting(format!(
+                            "joining failed ({} of {MAX_JOIN_ATTEMPTS} tries with this token); trying again soon",
+                            failures.count
+                        )))?;
                         ctx.schedule(RETRY_EVENT, RETRY_DELAY)?;
                     }
                 }
@@ -840,44 +937,67 @@ impl Consumer {
         writes.insert(MEMBERS.into(), Some(plan.members.join(",")));
         writes.insert(COMMUNICATOR.into(), Some(hostname.clone()));
         for (name, force) in &plan.remove {
-            ctx.info(format!(
+            ctx.info(cli::redact(&format!(
                 "removing cluster member {name}: its machine left or lost its state"
-            ));
+            )));
             self.run_logged(ctx, &self.command.remove(name, *force), "")?;
         }
-        let mut retry_later = false;
-        let mut cache: BTreeMap<String, Minted> = self.read_cache(ctx)?;
+        let mut names_held = 0usize;
+        let owner = CacheOwner {
+            unit: ctx.unit().to_string(),
+            relation: id.0,
+            distributor: rel.app.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+        };
+        let mut cache = self.read_cache(ctx, &owner)?;
+        // The cluster this unit mints for, as far as its published tokens tell.
+        let mut cluster: Option<String> = own
+            .iter()
+            .filter(|(k, v)| k.starts_with(MIRROR_PREFIX) && *v != EMPTY)
+            .find_map(|(_, v)| cli::token_fingerprint(v));
 
         let mut cache_dirty = false;
         for (host, generation) in &plan.mint {
-            let token = match cache.get(host).filter(|m| m.generation == *generation) {
-                Some(m) => m.token.clone(),
-                None => {
-                    let out = self.run_logged(ctx, &self.command.add(host), "")?;
-                    if !out.success() {
-                        // "name is taken" for a host that is no member: a token minted in a hook
-                        // that then failed, whose value is lost. It expires (ensemble mints with
-                        // a short lifetime); look again until it has.
-                        retry_later = true;
-                        continue;
-                    }
-
-                    let token = out.stdout.trim().to_owned();
-                    if token.is_empty() || token.contains(char::is_whitespace) {
-                        ctx.warn(format!("`{}` printed no usable token", self.command.add(host)));
-                        continue;
-                    }
-                    cache.insert(
-                        host.clone(),
-                        Minted {
-                            token: token.clone(),
-                            generation: *generation,
-                        },
-                    );
-                    // Keep it outside the hook's transaction at once.
-                    self.write_cache(ctx, &cache)?;
-                    token
+            // Always ask the cluster first: a cached token is used only when the cluster says
+            // the name still holds one (a token minted in a hook that then failed). A cache
+            // from another life of this machine is never published: the new cluster knows no
+            // token for that name, so `add` mints a fresh one.
+            let add = self.command.add(host);
+            let out = ctx.run(&add)?;
+            let token = if out.success() {
+                let token = out.stdout.trim().to_owned();
+                if token.is_empty() || token.contains(char::is_whitespace) {
+                    ctx.warn(cli::redact(&format!("`{add}` printed no usable token")));
+                    continue;
                 }
+                let minted_by = cli::token_fingerprint(&token);
+                if cluster.is_none() {
+                    cluster.clone_from(&minted_by);
+                }
+                cache.tokens.insert(
+                    host.clone(),
+                    Minted {
+                        token: token.clone(),
+                        generation: *generation,
+                        cluster: minted_by,
+                    },
+                );
+                // Keep it outside the hook's transaction at once.
+                self.write_cache(ctx, &cache)?;
+                token
+            } else if let Some(m) = cli::add_name_taken(&out.stderr)
+                .then(|| cache.reusable(host, *generation, cluster.as_deref()))
+                .flatten()
+            {
+                m.token.clone()
+            } else {
+                // "name is taken" for a host that is no member, and no token of ours for it: a
+                // token minted in a hook that then failed, whose value is lost, or one this
+                // host's unit gave up as stale. It expires (ensemble mints with a short
+                // lifetime); look again until it has.
+                let line = format!("`{add}` failed (exit {:?}): {}", out.code, out.stderr.trim());
+                ctx.warn(cli::redact(&line));
+                names_held += 1;
+                continue;
             };
             events.push(ConsumerEvent::TokenGenerated { host: host.clone() });
             writes.insert(mirror_key(host), Some(token));
@@ -898,25 +1018,41 @@ impl Consumer {
                 if !needed && !minted_now.contains(h) {
                     writes.insert(k.clone(), None);
                     writes.insert(answers_key(h), None);
-                    if cache.remove(h).is_some() {
+                    if cache.tokens.remove(h).is_some() {
                         cache_dirty = true;
                     }
                 }
             }
         }
+        // Forget cached tokens for hosts the mirror no longer asks about (joined, departed):
+        // the cache stays as small as the requests in flight.
+        let before = cache.tokens.len();
+        cache.tokens.retain(|h, _| {
+            minted_now.contains(h.as_str())
+                || own.contains_key(&mirror_key(h))
+                || mirror.tokens.get(h).is_some_and(|v| v == EMPTY)
+        });
+        cache_dirty |= cache.tokens.len() != before;
         if cache_dirty {
             self.write_cache(ctx, &cache)?;
         }
-        if retry_later {
+        if names_held > 0 {
             ctx.schedule(RETRY_EVENT, NAME_TAKEN_RETRY)?;
         }
 
-        let queued = plan.mint.len();
-        ctx.set_status(Status::active(if queued > 0 {
+        let queued = plan.mint.len() - names_held.min(plan.mint.len());
+        let mut status = if queued > 0 {
             format!("in the cluster; communicator, minted {queued} token(s)")
         } else {
             "in the cluster; communicator".to_owned()
-        }))?;
+        };
+        if names_held > 0 {
+            // Say what those hosts wait for: `add` refused their names.
+            status.push_str(&format!(
+                "; {names_held} host(s) wait for `add` (name taken by an unused token until it expires)"
+            ));
+        }
+        ctx.set_status(Status::active(status))?;
         self.write(ctx, id, writes)?;
         Ok(events)
     }
@@ -951,27 +1087,58 @@ impl Consumer {
         Ok(())
     }
 
-    fn read_cache(&self, ctx: &mut Context<'_>) -> Result<BTreeMap<String, Minted>, ConsumerError> {
-        Ok(match ctx.read_file(TOKEN_CACHE_FILE)? {
-            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            None => BTreeMap::new(),
-        })
+    /// The cache, if `owner`'s; a cache of another owner (another life of this machine) or
+    /// that cannot be read is discarded with one log line.
+    fn read_cache(&self, ctx: &mut Context<'_>, owner: &CacheOwner) -> Result<TokenCache, ConsumerError> {
+        let fresh = TokenCache {
+            owner: owner.clone(),
+            tokens: BTreeMap::new(),
+        };
+        let bytes = match ctx.read_file(TOKEN_CACHE_FILE)? {
+            Some(b) if !b.is_empty() => b,
+            _ => return Ok(fresh),
+        };
+        match serde_json::from_slice::<TokenCache>(&bytes) {
+            Ok(cache) if cache.owner == *owner => Ok(cache),
+            Ok(other) => {
+                ctx.info(cli::redact(&format!(
+                    "discarding {} cached token(s) minted by another deployment on this machine \
+                     (unit {}, relation {}, distributor {})",
+                    other.tokens.len(),
+                    other.owner.unit,
+                    other.owner.relation,
+                    other.owner.distributor
+                )));
+                Ok(fresh)
+            }
+            Err(_) => {
+                ctx.info("discarding an unreadable or outdated token cache");
+                Ok(fresh)
+            }
+        }
     }
 
-    fn write_cache(
-        &self,
-        ctx: &mut Context<'_>,
-        cache: &BTreeMap<String, Minted>,
-    ) -> Result<(), ConsumerError> {
+    fn write_cache(&self, ctx: &mut Context<'_>, cache: &TokenCache) -> Result<(), ConsumerError> {
         let bytes = serde_json::to_vec(cache).unwrap_or_default();
         ctx.write_file(TOKEN_CACHE_FILE, &bytes, 0o600)?;
         Ok(())
     }
 
     fn on_remove(&self, ctx: &mut Context<'_>) -> Result<(), ConsumerError> {
+        // The cache leaves with the unit, whatever happens next.
+        self.clear_cache(ctx)?;
         let host = ctx.hostname()?;
         if self.is_in_cluster(ctx)? {
             self.run_logged(ctx, &self.command.remove(&host, false), "")?;
+        }
+        Ok(())
+    }
+
+    /// Empties [`TOKEN_CACHE_FILE`] if it holds anything (the charm API writes files, it does
+    /// not delete them; an empty file is read as no cache).
+    fn clear_cache(&self, ctx: &mut Context<'_>) -> Result<(), ConsumerError> {
+        if ctx.read_file(TOKEN_CACHE_FILE)?.is_some_and(|b| !b.is_empty()) {
+            ctx.write_file(TOKEN_CACHE_FILE, b"", 0o600)?;
         }
         Ok(())
     }
@@ -1003,6 +1170,86 @@ fn whole_bags(
         .iter()
         .map(|u| Ok((u.clone(), ctx.data(id, &BagOwner::Unit(u.clone()))?.clone())))
         .collect()
+}
+
+impl std::fmt::Debug for MirrorView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact_all = |v: &Option<Vec<String>>| {
+            v.as_ref()
+                .map(|v| v.iter().map(|s| cli::redact(s)).collect::<Vec<_>>())
+        };
+        f.debug_struct("MirrorView")
+            .field("up", &self.up)
+            .field("ensemble", &self.ensemble)
+            .field("tokens", &RedactedMap(&self.tokens))
+            .field("answers", &RedactedMap(&self.answers))
+            .field("requests", &RedactedMap(&self.requests))
+            .field("members", &redact_all(&self.members))
+            .field("hosts", &redact_all(&self.hosts))
+            .field("communicator", &self.communicator.as_deref().map(Redacted))
+            .field("real_token", &self.real_token)
+            .field("members_published", &self.members_published)
+            .field("communicator_related", &self.communicator_related)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConsumerInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerInput")
+            .field("hostname", &Redacted(self.hostname))
+            .field("is_leader", &self.is_leader)
+            .field("app", &self.app)
+            .field("own", &RedactedMap(self.own))
+            .field("mirror", self.mirror)
+            .field("distributor_app", &RedactedMap(self.distributor_app))
+            .field("list", self.list)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bootstrap => f.write_str("Bootstrap"),
+            Self::Join { token: _, generation } => f
+                .debug_struct("Join")
+                .field("token", &cli::REDACTED)
+                .field("generation", generation)
+                .finish(),
+            Self::Wait { reason } => f.debug_struct("Wait").field("reason", reason).finish(),
+            Self::InCluster => f.write_str("InCluster"),
+        }
+    }
+}
+
+impl std::fmt::Debug for CommunicatorPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |v: &[String]| v.iter().map(|s| cli::redact(s)).collect::<Vec<_>>();
+        let mint: Vec<(String, Option<u64>)> = self.mint.iter().map(|(h, g)| (cli::redact(h), *g)).collect();
+        let remove: Vec<(String, bool)> = self
+            .remove
+            .iter()
+            .map(|(h, force)| (cli::redact(h), *force))
+            .collect();
+        f.debug_struct("CommunicatorPlan")
+            .field("communicator", &self.communicator)
+            .field("pending", &self.pending)
+            .field("would_communicate", &self.would_communicate)
+            .field("mint", &mint)
+            .field("remove", &remove)
+            .field("members", &names(&self.members))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("token", &cli::REDACTED)
+            .field("generation", &self.generation)
+            .finish()
+    }
 }
 
 fn is_communicator_key(k: &str) -> bool {

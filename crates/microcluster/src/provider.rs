@@ -7,13 +7,13 @@
 //! the bag stays O(N). Non-leaders take their mirror down in every hook. The
 //! decisions are pure functions ([`plan_leader`], [`plan_follower`]); [`Provider`] does the I/O.
 
-use crate::cli::valid_hostname;
+use crate::cli::{valid_hostname, Redacted, RedactedMap};
 use crate::protocol::*;
 use charm::{AppName, BagOwner, Context, Databag, Event, ModelError, RelationId, UnitName};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One consumer relation as the distributor sees it.
-#[derive(Debug, Clone)]
+/// One consumer relation as the distributor sees it (its `Debug` output redacts the bags).
+#[derive(Clone)]
 pub struct RelationView {
     /// The relation.
     pub id: RelationId,
@@ -27,7 +27,9 @@ pub struct RelationView {
 
 /// What to write: per relation, the changes to this unit's bag (`None` deletes), and the
 /// change to `bootstrap-app` in the application bag.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Its `Debug` output redacts the values (tokens) and the refused hostnames (relation data).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProviderPlan {
     /// Changes to this unit's bag, by relation.
     pub unit_bags: Vec<(RelationId, BTreeMap<String, Option<String>>)>,
@@ -45,7 +47,7 @@ struct HostState {
 }
 
 /// A token offered for a host, and the request generation it answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct Offer {
     token: String,
     answers: Option<u64>,
@@ -266,14 +268,14 @@ pub fn plan_follower(relations: &[RelationView]) -> ProviderPlan {
 pub const SUMMARY_KEY: &str = "microcluster.provider";
 
 /// The leader's summary of one relation.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct RelationSummary {
     app: Option<String>,
     units: BTreeMap<String, Databag>,
 }
 
 /// The leader's summary of every consumer relation, by relation id.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Summary {
     relations: BTreeMap<u32, RelationSummary>,
 }
@@ -420,7 +422,8 @@ impl Provider {
         };
         for h in &plan.rejected_hostnames {
             ctx.warn(format!(
-                "ignoring a consumer hostname that is not a valid hostname: {h:?}"
+                "ignoring a consumer hostname that is not a valid hostname: {:?}",
+                crate::cli::Redacted(h)
             ));
         }
         for (id, changes) in &plan.unit_bags {
@@ -444,6 +447,35 @@ impl Provider {
             }
         }
         Ok(plan)
+    }
+}
+
+impl std::fmt::Debug for RelationView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let units: Vec<(&UnitName, RedactedMap<'_, String>)> =
+            self.units.iter().map(|(u, b)| (u, RedactedMap(b))).collect();
+        f.debug_struct("RelationView")
+            .field("id", &self.id)
+            .field("app", &self.app)
+            .field("units", &units)
+            .field("own", &RedactedMap(&self.own))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ProviderPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit_bags: Vec<(RelationId, RedactedMap<'_, Option<String>>)> = self
+            .unit_bags
+            .iter()
+            .map(|(id, ch)| (*id, RedactedMap(ch)))
+            .collect();
+        let rejected: Vec<Redacted<'_>> = self.rejected_hostnames.iter().map(|h| Redacted(h)).collect();
+        f.debug_struct("ProviderPlan")
+            .field("unit_bags", &unit_bags)
+            .field("bootstrap_app", &self.bootstrap_app.as_deref().map(Redacted))
+            .field("rejected_hostnames", &rejected)
+            .finish_non_exhaustive()
     }
 }
 
