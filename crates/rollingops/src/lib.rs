@@ -62,6 +62,6 @@ pub mod wire;
 pub use crate::core::{Enqueued, OperationResult};
 pub use manager::{
     CallbackResult, Kwargs, LockStatus, RequestError, RollingOps, RollingOpsError, RollingOpsState,
-    FORCE_RELEASE_ACTION, LOCK_GRANTED_EVENT,
+    DROP_PARKED_ACTION, FORCE_RELEASE_ACTION, LOCK_GRANTED_EVENT, STUCK_HINT_SECS,
 };
 pub use wire::{ProcessingBackend, Timestamp, WireError};
