@@ -578,6 +578,10 @@ pub struct LeaderBook {
     /// still lists them: they are not members any more.
     #[serde(default)]
     pub departed: BTreeSet<String>,
+    /// The unit of the last grant this leader made and the token of the head of its queue then
+    /// (for the fairness rule at its release, see [`decide`]).
+    #[serde(default)]
+    pub granted_head: Option<(String, String)>,
 }
 
 /// Everything the leader looks at.
@@ -672,13 +676,25 @@ fn release_reason(grant: &Grant, bag: Option<&UnitBag>) -> Option<ReleaseReason>
 /// The order in which units get the lock: retry-hold first, then requests by the time this
 /// leader first saw their head operation, then retry-release by the time this leader last
 /// released them; ties by unit number. No two units' clocks are compared.
-fn priority(unit: &UnitName, bag: &UnitBag, book: &LeaderBook) -> Option<(u8, u64, u64, u32)> {
+///
+/// `retry-hold` ranks first only for the holder released in this very decision (the one that
+/// asked to keep the lock); any other unit in `retry-hold` (a stale or forged state) ranks as
+/// `retry-release`, so that no peer can jump the queue forever by writing it.
+fn priority(
+    unit: &UnitName,
+    bag: &UnitBag,
+    book: &LeaderBook,
+    just_released: Option<&str>,
+) -> Option<(u8, u64, u64, u32)> {
     let head = bag.operations.as_ref().ok()?.first()?;
     let released = book.released.get(unit.as_str()).copied().unwrap_or(0);
     let last_seq = bag.ack.as_ref().and_then(|a| a.seq).unwrap_or(0);
     match bag.state.as_ref().ok()? {
         UnitState::Idle => None,
-        UnitState::RetryHold => Some((0, released, last_seq, unit.number())),
+        UnitState::RetryHold if just_released == Some(unit.as_str()) => {
+            Some((0, released, last_seq, unit.number()))
+        }
+        UnitState::RetryHold => Some((2, released, last_seq, unit.number())),
         UnitState::Request => {
             let ticket = book
                 .seen
@@ -742,6 +758,20 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
             d.app.insert(wire::GRANTED_AT.into(), None);
             book.released.insert(g.unit.clone(), book.next_ticket);
             book.next_ticket = book.next_ticket.saturating_add(1);
+            // A holder that answered yet still requests with the head it was granted for (a
+            // parked head, or a peer that rewrites its request): that request goes to the back
+            // of the queue, so one unit cannot keep the lock by asking again and again.
+            if let (Some((u, token)), Some(b)) = (book.granted_head.take(), bag) {
+                let same = u == g.unit
+                    && b.state == Ok(UnitState::Request)
+                    && b.queue().first().is_some_and(|h| h.token() == token);
+                if same {
+                    if let Some(t) = book.seen.get_mut(&u).and_then(|s| s.get_mut(&token)) {
+                        *t = book.next_ticket;
+                        book.next_ticket = book.next_ticket.saturating_add(1);
+                    }
+                }
+            }
             d.released = Some((g.unit.clone(), reason));
             grant = None;
         }
@@ -764,7 +794,8 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
         if bag.leaving || bag.backend == ProcessingBackend::Etcd {
             continue;
         }
-        if let Some(p) = priority(unit, bag, &book) {
+        let just_released = d.released.as_ref().map(|(u, _)| u.as_str());
+        if let Some(p) = priority(unit, bag, &book, just_released) {
             candidates.push((p, unit.clone()));
         }
     }
@@ -803,6 +834,11 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
                 .insert(wire::GRANTED_AT.into(), Some(record.granted_at.clone()));
             d.app.insert(wire::ENSEMBLE_GRANT.into(), Some(record.render()));
             book.issued = Some(seq);
+            book.granted_head = input
+                .bags
+                .get(unit)
+                .and_then(|b| b.queue().first())
+                .map(|h| (unit.as_str().to_owned(), h.token()));
             d.granted = Some((unit.clone(), seq));
             d.queued -= 1;
             grant = Some(Grant {

@@ -297,3 +297,76 @@ fn a_request_never_makes_a_queue_that_peers_would_reject() {
     assert_eq!(run.action_failure.as_deref(), Some("QueueFull"));
     assert!(wire::parse_operations(w.bags[&1].get("operations").map(String::as_str)).is_ok());
 }
+
+mod fairness {
+    use super::*;
+    use charm::{Databag, UnitName};
+    use rollingops::core::{self, LeaderBook, LeaderInput};
+    use rollingops::wire::Timestamp;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn u(n: u32) -> UnitName {
+        UnitName::parse(&format!("app/{n}")).unwrap()
+    }
+
+    fn bag(pairs: &[(&str, &str)]) -> UnitBag {
+        UnitBag::parse(&charm::testing::bag(pairs))
+    }
+
+    fn decide(
+        bags: &BTreeMap<UnitName, UnitBag>,
+        app: &Databag,
+        book: &LeaderBook,
+        t: i128,
+    ) -> core::Decision {
+        let members: BTreeSet<UnitName> = (0..3).map(u).collect();
+        core::decide(LeaderInput {
+            me: &u(0),
+            members: &members,
+            bags,
+            app: &AppView::parse(app),
+            book,
+            now: &Timestamp::from_micros(1_800_000_000_000_000 + t),
+        })
+    }
+
+    #[test]
+    fn a_peer_stuck_in_retry_hold_does_not_jump_the_queue() {
+        let q = charmlibs_queue(&["restart"]);
+        let mut bags = BTreeMap::new();
+        bags.insert(u(1), bag(&[("operations", &q), ("state", "retry-hold")]));
+        bags.insert(u(2), bag(&[("operations", &q), ("state", "request")]));
+        let d = decide(&bags, &Databag::new(), &LeaderBook::default(), 0);
+        assert_eq!(d.granted.map(|(u, _)| u.to_string()).as_deref(), Some("app/2"));
+    }
+
+    #[test]
+    fn a_peer_that_asks_again_with_the_same_request_goes_to_the_back() {
+        let q = charmlibs_queue(&["restart"]);
+        let mut bags = BTreeMap::new();
+        bags.insert(u(1), bag(&[("operations", &q), ("state", "request")]));
+        let mut app = Databag::new();
+        let d = decide(&bags, &app, &LeaderBook::default(), 0);
+        assert_eq!(
+            d.granted.as_ref().map(|(u, _)| u.to_string()).as_deref(),
+            Some("app/1")
+        );
+        core::apply_changes(&mut app, &d.app);
+        let grant = AppView::parse(&app).grant.unwrap();
+        // app/2 asks; app/1 answers the grant but leaves its request as it was.
+        bags.insert(u(2), bag(&[("operations", &q), ("state", "request")]));
+        let ack = grant.id().render();
+        bags.insert(
+            u(1),
+            bag(&[
+                ("operations", &q),
+                ("state", "request"),
+                ("ensemble-protocol", "1"),
+                ("ensemble-ack", &ack),
+            ]),
+        );
+        let d = decide(&bags, &app, &d.book, 1);
+        assert!(d.released.is_some());
+        assert_eq!(d.granted.map(|(u, _)| u.to_string()).as_deref(), Some("app/2"));
+    }
+}
