@@ -14,7 +14,10 @@
 //!   "t"}` to the JSON-lines file named by `trace-file`, waits `restart-seconds`, and appends
 //!   the `end` record. The file is written directly by the hook process: this charm is meant
 //!   for the simulator's process driver, where every unit of a model shares one machine.
-//! - The `force-release` action and the statuses are the library's.
+//! - The `force-release` and `drop-parked` actions and the statuses are the library's.
+//! - Operations queued as `_restart` (charmlibs-rollingops' own test charm's id) run the
+//!   restart too ([`CHARMLIBS_RESTART`]); any other unknown id is parked until an operator
+//!   runs `drop-parked`.
 
 #![forbid(unsafe_code)]
 
@@ -37,9 +40,15 @@ pub struct RollingRestart {
     hook: String,
 }
 
-/// The library, with the restart as its only target.
+/// The callback id of the restart in charmlibs-rollingops' own test charm, kept as an alias
+/// so that restarts queued there before a refresh run here instead of being parked.
+pub const CHARMLIBS_RESTART: &str = "_restart";
+
+/// The library, with the restart as its only target (also under charmlibs' id).
 pub fn rolling() -> RollingOps<RollingRestart> {
-    RollingOps::new(PEER_ENDPOINT).target(RESTART, RollingRestart::restart)
+    RollingOps::new(PEER_ENDPOINT)
+        .target(RESTART, RollingRestart::restart)
+        .alias(CHARMLIBS_RESTART, RESTART)
 }
 
 impl Charm for RollingRestart {

@@ -114,6 +114,15 @@ pub struct Journal {
     pub ops: Vec<OpRun>,
     /// For each unit, one note per hook, in order (with [`Probed`] only).
     pub notes: BTreeMap<String, Vec<Note>>,
+    /// Hostile units ([`Probed`] only): after the library's handling, each of their hooks may
+    /// overwrite their own peer bag with malformed or extreme values ([`hostile_values`]).
+    pub rogues: BTreeSet<String>,
+    /// Whether the rogues are hostile now (the driver turns it off when faults stop).
+    pub hostile: bool,
+    /// Hooks run by each rogue, and hostile writes made.
+    pub rogue_hooks: BTreeMap<String, (u64, u64)>,
+    /// Errors and panics of the library's handling on honest units: (unit, hook, message).
+    pub errors: Vec<(String, String, String)>,
 }
 
 /// The journal, shared by the workload, the probe and the checker.
@@ -245,11 +254,149 @@ impl Charm for Probed {
     fn register(on: &mut Observers<Self>) {
         on.custom_event(rollingops::LOCK_GRANTED_EVENT);
         on.observe("probe", Self::note);
-        on.observe("rolling-demo", |_, ctx, event| RollingDemo.on_event(ctx, event));
+        on.observe("rolling-demo", Self::handle);
+        on.observe("rogue", Self::rogue);
+    }
+}
+
+/// The hostile values a rogue writes into its own bag on its `n`th hostile write: malformed
+/// or extreme numbers, NaN and huge floats, garbage JSON, a megabyte value, unknown callback
+/// ids, a forged grant, an acknowledgement of another unit's grant. (Never a valid request for
+/// a known callback: a rogue's own runs come only from the honest requests the scenario makes.)
+pub fn hostile_values(
+    n: u64,
+    me: &str,
+    other: &str,
+    grant: Option<&rollingops::core::Grant>,
+) -> Vec<(String, String)> {
+    let granted_at = grant.map_or("1795302851.0".to_owned(), |g| g.granted_at.clone());
+    let kv = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    };
+    match n % 9 {
+        0 => kv(&[
+            ("ensemble-protocol", "1".into()),
+            ("ensemble-ack", format!(r#"{{"seq":18446744073709551615,"granted_at":"{granted_at}"}}"#)),
+        ]),
+        1 => kv(&[(
+            "ensemble-ack",
+            grant.map_or(r#"{"seq":9007199254740991,"granted_at":""}"#.to_owned(), |g| {
+                g.id().render()
+            }),
+        )]),
+        2 => kv(&[
+            ("executed_at", "1e308".into()),
+            ("operations", r#"[{"callback_id":"restart","requested_at":"1e300"}]"#.into()),
+            ("state", "request".into()),
+        ]),
+        3 => kv(&[
+            ("executed_at", "NaN".into()),
+            ("ensemble-leaving", "perhaps".into()),
+            ("processing_backend", "carrier-pigeon".into()),
+            (
+                "operations",
+                r#"[{"callback_id":"_restart","requested_at":"1795302851.5","max_retry":4294967295,"attempt":4294967295}]"#.into(),
+            ),
+            ("state", "retry-hold".into()),
+        ]),
+        4 => kv(&[("operations", "{[\"garbage".into()), ("state", "request".into())]),
+        5 => kv(&[("state", "x".repeat(1 << 20))]),
+        6 => kv(&[
+            (
+                "operations",
+                r#"[{"callback_id":"_restart","requested_at":"1795302851.5"},{"callback_id":"_failed_restart","requested_at":"1795302851.6"}]"#.into(),
+            ),
+            ("state", "request".into()),
+            ("ensemble-leaving", String::new()),
+        ]),
+        7 => kv(&[
+            ("granted_unit", if n % 2 == 0 { me.to_owned() } else { other.to_owned() }),
+            ("granted_at", "inf".into()),
+            (
+                "ensemble-grant",
+                format!(r#"{{"seq":18446744073709551615,"unit":"{other}","granted_at":"{granted_at}"}}"#),
+            ),
+            ("ensemble-ack", r#"{"seq":null,"granted_at":""}"#.into()),
+        ]),
+        _ => kv(&[
+            (
+                "operations",
+                format!(
+                    r#"[{{"callback_id":"restart","requested_at":"1795302851.5","kwargs":{{"id":"{}"}}}}]"#,
+                    "k".repeat(20_000)
+                ),
+            ),
+            ("state", "request".into()),
+        ]),
     }
 }
 
 impl Probed {
+    /// The example charm's handling; on an honest unit, an error or a panic is journalled (the
+    /// checker counts it as a violation: no peer's value may make a hook fail). A rogue's own
+    /// garbage may make its own requests fail: that is its problem, not a violation.
+    fn handle(&mut self, ctx: &mut Context<'_>, event: &Event) -> HandlerResult {
+        let unit = ctx.unit().to_string();
+        let rogue = self.journal.borrow().rogues.contains(&unit);
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| RollingDemo.on_event(ctx, event)));
+        let error = match &result {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(p) => format!(
+                "panic: {}",
+                p.downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default()
+            ),
+        };
+        if rogue {
+            return Ok(());
+        }
+        self.journal
+            .borrow_mut()
+            .errors
+            .push((unit, event.hook_name(), rollingops::wire::redact(&error)));
+        Err(charm::HandlerError::msg(error))
+    }
+
+    /// A rogue's hostile write, after the library's handling, in the same hook.
+    fn rogue(&mut self, ctx: &mut Context<'_>, _event: &Event) -> HandlerResult {
+        let unit = ctx.unit().to_string();
+        let n = {
+            let mut j = self.journal.borrow_mut();
+            if !j.hostile || !j.rogues.contains(&unit) {
+                return Ok(());
+            }
+            let c = j.rogue_hooks.entry(unit.clone()).or_default();
+            c.0 += 1;
+            // One hostile write every third hook: enough to meet every kind, few enough that a
+            // rogue and the leader do not wake each other for ever.
+            if c.0 % 3 != 1 {
+                return Ok(());
+            }
+            c.1 += 1;
+            c.1 - 1
+        };
+        let Some(rel) = ctx.relation_ids(example::PEER_ENDPOINT)?.into_iter().min() else {
+            return Ok(());
+        };
+        let grant = AppView::parse(ctx.app_data(rel)?).grant;
+        let other = ctx
+            .relation(rel)?
+            .units
+            .iter()
+            .map(ToString::to_string)
+            .find(|u| *u != unit)
+            .unwrap_or_else(|| unit.clone());
+        let values = hostile_values(n, &unit, &other, grant.as_ref());
+        let changes: BTreeMap<String, Option<String>> =
+            values.into_iter().map(|(k, v)| (k, Some(v))).collect();
+        ctx.write(rel, &charm::BagOwner::Unit(ctx.unit().clone()), changes)?;
+        Ok(())
+    }
+
     fn note(&mut self, ctx: &mut Context<'_>, event: &Event) -> HandlerResult {
         let leader = ctx.is_leader()?;
         let mut read = None;
@@ -376,6 +523,12 @@ pub struct CheckReport {
     pub force_released: usize,
     /// Units that left while a run of theirs had been cut short (they kept the lock).
     pub interrupted_leavings: usize,
+    /// Hostile units (see [`hostile_values`]).
+    pub rogues: usize,
+    /// Hostile writes they made.
+    pub hostile_writes: u64,
+    /// Overlaps of a rogue's run with another unit's (not a violation: see [`check`]).
+    pub rogue_overlaps: usize,
 }
 
 /// The committed history of every bag of the peer relation.
@@ -520,6 +673,28 @@ pub fn check(
         .peer_relation(app, Some(example::PEER_ENDPOINT))
         .ok_or("the peer relation is gone")?;
     let history = History::build(records, rel);
+    let rogues = &journal.rogues;
+    let honest = |u: &str| is_unit_of(u, app) && !rogues.contains(u);
+
+    // 0. No hook of an honest unit failed because of what it read, and state stays bounded.
+    if let Some((u, hook, e)) = journal.errors.first() {
+        return Err(format!("{u}'s {hook} hook failed in the library's handling: {e}"));
+    }
+    for u in sim.units(app) {
+        let stored = sim.stored_document(&u).map_or(0, str::len);
+        if stored > MAX_STORED {
+            return Err(format!(
+                "{u}'s stored state holds {stored} bytes (at most {MAX_STORED})"
+            ));
+        }
+        if let Some((_, _, line)) = sim.logs(&u).iter().find(|(_, _, l)| l.len() > MAX_LOG_LINE) {
+            return Err(format!(
+                "{u} logged a line of {} bytes: {}",
+                line.len(),
+                rollingops::wire::redact(line)
+            ));
+        }
+    }
 
     // Hook records by unit, and the probe's notes matched to them.
     let mut by_unit: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -593,6 +768,13 @@ pub fn check(
         active.retain(|&a| runs[a].0.end > op.start);
         for &a in &active {
             let (other, oi) = runs[a];
+            if other.unit != op.unit && (rogues.contains(&other.unit) || rogues.contains(&op.unit)) {
+                // A rogue that rewrites its own acknowledgement runs again under a grant the
+                // leader already released: no protocol can stop a hostile unit from running its
+                // own workload. Exclusion is promised among honest units.
+                report.rogue_overlaps += 1;
+                continue;
+            }
             if other.unit != op.unit {
                 return Err(format!(
                     "two units ran their operation at once: {} ran {} from {} to {}, {} ran {} from {} to {}",
@@ -650,7 +832,7 @@ pub fn check(
     let mut served: BTreeSet<(String, String)> = BTreeSet::new();
     let mut dropped: BTreeSet<(String, String)> = BTreeSet::new();
     for &(op, i) in &runs {
-        if records[i].outcome != HookOutcome::Ok {
+        if records[i].outcome != HookOutcome::Ok || !honest(&op.unit) {
             continue;
         }
         let before = UnitBag::parse(&history.at(&op.unit, op.start, false));
@@ -700,7 +882,7 @@ pub fn check(
     }
     let mut requests: BTreeMap<(String, String), Duration> = BTreeMap::new();
     for (owner, list) in &history.bags {
-        if !is_unit_of(owner, app) {
+        if !honest(owner) {
             continue;
         }
         let mut prev: Vec<Operation> = Vec::new();
@@ -743,7 +925,7 @@ pub fn check(
         ));
     }
     for (owner, list) in &history.bags {
-        if !is_unit_of(owner, app) {
+        if !honest(owner) {
             continue;
         }
         let q = list
@@ -762,7 +944,7 @@ pub fn check(
         }
         report.left_with_removed_units += q.len();
     }
-    for u in &alive {
+    for u in alive.iter().filter(|u| honest(u)) {
         // Active, or never set (a unit that never queued anything).
         let st = sim.unit_status(u).unwrap_or_default();
         if !matches!(st.name, StatusName::Active | StatusName::Unknown) {
@@ -789,11 +971,20 @@ pub fn check(
             &leader_at,
             &read_at,
             force_released,
+            rogues,
             &mut report,
         )?;
     }
+    report.rogues = rogues.len();
+    report.hostile_writes = journal.rogue_hooks.values().map(|(_, w)| w).sum();
     Ok(report)
 }
+
+/// The most bytes a unit's stored state may hold in these scenarios (the leader's book and its
+/// cache of peer bags, for 20-odd units): a peer's huge values must never be kept.
+pub const MAX_STORED: usize = 256 * 1024;
+/// The longest log line any unit may write (a peer's values are quoted bounded).
+pub const MAX_LOG_LINE: usize = 2048;
 
 fn class(state: &UnitState) -> Option<u8> {
     match state {
@@ -829,6 +1020,7 @@ fn check_order(
     leader_at: &[Option<bool>],
     read_at: &[Option<(String, UnitBag)>],
     force_released: &[(Duration, String)],
+    rogues: &BTreeSet<String>,
     report: &mut CheckReport,
 ) -> Result<(), String> {
     // When each unit started to go away.
@@ -840,10 +1032,11 @@ fn check_order(
             }
         }
     }
+    // Rogues' queues are whatever they wrote: only honest units' requests are ordered.
     let units: Vec<String> = history
         .bags
         .keys()
-        .filter(|o| is_unit_of(o, app))
+        .filter(|o| is_unit_of(o, app) && !rogues.contains(*o))
         .cloned()
         .collect();
     let Some(app_list) = history.bags.get(app) else {
@@ -856,6 +1049,9 @@ fn check_order(
         let new = grant.is_some() && grant != prev_grant;
         prev_grant = grant.clone();
         let (Some(g), true) = (grant, new) else { continue };
+        if rogues.contains(&g.unit) {
+            continue;
+        }
         let hr = &records[*h];
         let leader = hr.unit.to_string();
         let s = hr.start;
@@ -1021,7 +1217,16 @@ pub fn chaos_sim(seed: u64) -> (Sim, Result<(Outcome, CheckReport), String>) {
     // agent died), so that a leader deposed in the middle of its own restart matters.
     let op = Duration::from_secs([5, 10, 10, 10, 30, 90][r.below(6) as usize]);
     let journal = deploy(&mut sim, APP, n, op, AnswerMix::chaos(), true);
-    let result = drive(&mut sim, &mut r, n).and_then(|(faults, released)| {
+    // Hostile peers in half the seeds: one or two units (never the first leader) that write
+    // malformed and extreme values into their own bag while faults last.
+    if r.chance(0.5) {
+        let mut j = journal.borrow_mut();
+        for _ in 0..1 + r.below(2) {
+            j.rogues.insert(format!("{APP}/{}", 1 + r.below(n as u64 - 1)));
+        }
+        j.hostile = true;
+    }
+    let result = drive(&mut sim, &mut r, n, &journal).and_then(|(faults, released)| {
         let idle = sim.run_until_idle(MAX_VIRTUAL).map_err(|e| e.to_string())?;
         let report = check(&sim, &journal.borrow(), APP, &released)?;
         Ok((
@@ -1060,7 +1265,12 @@ enum Step {
 
 /// The fault window, then the settling with the operator; returns the faults injected and the
 /// operator's force-releases.
-fn drive(sim: &mut Sim, r: &mut Rng, n: usize) -> Result<(usize, Vec<(Duration, String)>), String> {
+fn drive(
+    sim: &mut Sim,
+    r: &mut Rng,
+    n: usize,
+    journal: &SharedJournal,
+) -> Result<(usize, Vec<(Duration, String)>), String> {
     let window = Duration::from_secs(1200);
     let mut steps: Vec<(Duration, Step)> = Vec::new();
     let at = |r: &mut Rng| Duration::from_millis(r.below(window.as_millis() as u64));
@@ -1088,6 +1298,10 @@ fn drive(sim: &mut Sim, r: &mut Rng, n: usize) -> Result<(usize, Vec<(Duration, 
             Step::Request => {
                 next_id += 1;
                 let unit = pick(r);
+                if journal.borrow().rogues.contains(&unit) {
+                    // Requests are made on honest units only (a rogue's queue is garbage).
+                    continue;
+                }
                 let max_retry = match r.below(4) {
                     0 => None,
                     m => Some(m as u32 - 1),
@@ -1171,6 +1385,21 @@ fn drive(sim: &mut Sim, r: &mut Rng, n: usize) -> Result<(usize, Vec<(Duration, 
     }
     sim.run_until(window);
     sim.set_fault_profile(FaultProfile::default());
+    // The rogues stop: each runs one more hook (the lock-granted event, which the library
+    // handles as any hook), so that a grant whose answer a hostile write had overwritten is
+    // answered; the leader too.
+    let rogues: Vec<String> = {
+        let mut j = journal.borrow_mut();
+        j.hostile = false;
+        j.rogues.iter().cloned().collect()
+    };
+    let alive = sim.alive_units(APP);
+    for u in rogues.iter().chain(sim.leader(APP).iter()) {
+        if alive.contains(u) {
+            sim.exec(u, rollingops::LOCK_GRANTED_EVENT)
+                .map_err(|e| e.to_string())?;
+        }
+    }
     let released = settle_with_operator(sim, APP)?;
     Ok((k, released))
 }

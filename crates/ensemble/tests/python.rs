@@ -555,3 +555,90 @@ fn refreshing_from_charmlibs_to_ensemble_mid_queue_finishes_every_operation_once
         );
     }
 }
+
+/// A refresh from charmlibs' callback ids (those of charmlibs' own test charm) to the Rust charm,
+/// which maps `_restart` to its `restart` (an alias) and does not know `_failed_restart`: the
+/// `_restart` operations run, each once; the `_failed_restart` ones are parked (kept, not run,
+/// the unit blocked naming the id) without holding the lock, until the operator's `drop-parked`.
+#[test]
+fn refreshing_from_charmlibs_ids_runs_the_aliased_and_parks_the_unknown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let binary = find_binary("rolling-restart", "ENSEMBLE_ROLLING_RESTART").unwrap_or_else(|e| panic!("{e}"));
+    let rust = rust_charm_dir(
+        &workspace().join("charms/rolling-restart"),
+        &binary,
+        &tmp.path().join("rust-rolling"),
+    )
+    .unwrap();
+    let (mut sim, trace_file) = rolling_model(tmp.path(), 7, "refreshing-ids", 2);
+    sim.set_config(
+        "rolling",
+        "callback-ids",
+        Some(ConfigValue::String("_restart,_failed_restart".into())),
+    )
+    .unwrap();
+    run_until(
+        &mut sim,
+        &["rolling"],
+        Duration::from_secs(300),
+        "the first restart",
+        |s| records(&trace_file).len() == 2 && queued(s, "rolling") == 5,
+    );
+    let before = records(&trace_file);
+    sim.refresh_charm_dir("rolling", &rust).unwrap();
+    run_until(
+        &mut sim,
+        &["rolling"],
+        Duration::from_secs(300),
+        "the aliased restarts, and the unknown ones parked",
+        |s| {
+            records(&trace_file).len() >= 6
+                && queued(s, "rolling") == 3
+                && s.units("rolling").iter().all(|u| {
+                    s.unit_status(u)
+                        .is_some_and(|st| st.name == charm::StatusName::Blocked)
+                })
+        },
+    );
+    sim.settle(Duration::from_secs(120));
+    let records_now = records(&trace_file);
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert_eq!(
+        records_now.len(),
+        6,
+        "each `_restart` ran once, nothing else: {records_now:#?}"
+    );
+    assert!(
+        records_now[2..].iter().all(|r| r.by == "rust"),
+        "{records_now:#?}"
+    );
+    assert_eq!(
+        queued(&sim, "rolling"),
+        3,
+        "the `_failed_restart` operations are kept"
+    );
+    let rel = sim.peer_relation("rolling", Some("restart")).unwrap();
+    assert!(
+        sim.databag(rel, "rolling")
+            .and_then(|b| b.get("granted_unit"))
+            .is_none_or(|g| g.is_empty()),
+        "a parked queue does not hold the lock"
+    );
+    for u in sim.units("rolling") {
+        let st = sim.unit_status(&u).unwrap();
+        assert!(
+            st.message.contains("_failed_restart") && st.message.contains("drop-parked"),
+            "{u}: {st}"
+        );
+        sim.run_action(&u, "drop-parked", serde_json::Map::new()).unwrap();
+    }
+    sim.settle(Duration::from_secs(120));
+    assert_eq!(queued(&sim, "rolling"), 0);
+    for u in sim.units("rolling") {
+        assert_eq!(
+            sim.unit_status(&u).unwrap().name,
+            charm::StatusName::Active,
+            "{u}"
+        );
+    }
+}

@@ -368,3 +368,61 @@ fn the_leaders_hooks_read_a_few_bags_whatever_the_size() {
         "a relation-changed hook of the leader made {large_max} tool calls"
     );
 }
+
+// ----- hostile peers -----
+
+/// Two rogues (never the leader) that overwrite their own bag with malformed and extreme values
+/// while the honest units request restarts; then they stop, and the checker runs: no honest
+/// hook failed, state and log lines stayed bounded, every honest request was served.
+fn hostile_run() -> (Sim, SharedJournal, CheckReport) {
+    let (mut sim, journal) = model(5);
+    {
+        let mut j = journal.borrow_mut();
+        j.rogues.insert(format!("{APP}/2"));
+        j.rogues.insert(format!("{APP}/4"));
+        j.hostile = true;
+    }
+    for round in 0..6 {
+        for u in [0, 1, 3] {
+            request(&mut sim, &format!("{APP}/{u}"), &format!("r{round}-{u}"), Some(1)).unwrap();
+        }
+        sim.run_for(Duration::from_secs(20));
+    }
+    rolling_restart(&mut sim, APP, 1).unwrap();
+    sim.run_for(Duration::from_secs(120));
+    journal.borrow_mut().hostile = false;
+    for u in [format!("{APP}/2"), format!("{APP}/4"), sim.leader(APP).unwrap()] {
+        sim.exec(&u, rollingops::LOCK_GRANTED_EVENT).unwrap();
+    }
+    let (report, _) = checked(&mut sim, &journal);
+    (sim, journal, report)
+}
+
+#[test]
+fn hostile_peers_neither_stop_nor_starve_the_honest_units() {
+    let (_, journal, report) = hostile_run();
+    assert_eq!(report.rogues, 2);
+    assert!(
+        report.hostile_writes >= 9,
+        "every kind of hostile value: {report:?}"
+    );
+    let ops = ops(&journal);
+    for u in [0, 1, 3] {
+        let served = ops.iter().filter(|o| o.unit == format!("{APP}/{u}")).count();
+        assert!(served >= 7, "{APP}/{u} ran {served} restarts");
+    }
+    assert_no_overlap(&ops);
+}
+
+#[test]
+fn the_checker_catches_a_hook_that_failed_on_a_peers_value() {
+    let (sim, journal, _) = hostile_run();
+    let mut j = journal.borrow_mut();
+    j.errors.push((
+        format!("{APP}/0"),
+        "restart-relation-changed".into(),
+        "panic: overflow".into(),
+    ));
+    let e = check(&sim, &j, APP, &[]).unwrap_err();
+    assert!(e.contains("failed in the library's handling"), "{e}");
+}

@@ -11,7 +11,7 @@
 //! these same functions through [`crate::engine`].
 
 use crate::wire::{
-    self, GrantId, GrantRecord, Operation, ProcessingBackend, Timestamp, UnitState, WireError,
+    self, limits, GrantId, GrantRecord, Operation, ProcessingBackend, Timestamp, UnitState, WireError,
 };
 use charm::{Databag, UnitName};
 use serde::{Deserialize, Serialize};
@@ -101,22 +101,62 @@ impl UnitBag {
         });
         let backend = match get(wire::PROCESSING_BACKEND) {
             Some("etcd") => ProcessingBackend::Etcd,
-            _ => ProcessingBackend::Peer,
+            None | Some("peer") => ProcessingBackend::Peer,
+            Some(other) => {
+                problems.push(WireError::value(wire::PROCESSING_BACKEND, other));
+                ProcessingBackend::Peer
+            }
+        };
+        let ensemble = match get(wire::ENSEMBLE_PROTOCOL) {
+            None => false,
+            Some(wire::PROTOCOL_VERSION) => true,
+            Some(other) => {
+                problems.push(WireError::value(wire::ENSEMBLE_PROTOCOL, other));
+                false
+            }
+        };
+        let (leaving, interrupted) = match get(wire::ENSEMBLE_LEAVING) {
+            None => (false, false),
+            Some("true") => (true, false),
+            Some(wire::LEAVING_INTERRUPTED) => (true, true),
+            Some(other) => {
+                problems.push(WireError::value(wire::ENSEMBLE_LEAVING, other));
+                (false, false)
+            }
         };
         Self {
             operations: wire::parse_operations(get(wire::OPERATIONS)),
             state: UnitState::parse(get(wire::STATE)),
             executed_at,
             backend,
-            ensemble: get(wire::ENSEMBLE_PROTOCOL).is_some(),
+            ensemble,
             ack,
-            leaving: matches!(
-                get(wire::ENSEMBLE_LEAVING),
-                Some("true" | wire::LEAVING_INTERRUPTED)
-            ),
-            interrupted: get(wire::ENSEMBLE_LEAVING) == Some(wire::LEAVING_INTERRUPTED),
+            leaving,
+            interrupted,
             problems,
         }
+    }
+
+    /// The protocol's keys of a raw bag whose values are within the trust rules: what the
+    /// leader may keep in its cache of peer bags (nothing outside the rules is ever stored).
+    /// A malformed `operations` or `state` is kept out as well: its unit is then simply not a
+    /// candidate, as it is with the malformed value.
+    pub fn trusted_keys(raw: &Databag) -> Databag {
+        let bag = Self::parse(raw);
+        let mut out = Databag::new();
+        let mut keep = |k: &str, ok: bool| {
+            if let Some(v) = raw.get(k).filter(|v| ok && !v.is_empty()) {
+                out.insert(k.to_owned(), v.clone());
+            }
+        };
+        keep(wire::OPERATIONS, bag.operations.is_ok());
+        keep(wire::STATE, bag.state.is_ok());
+        keep(wire::EXECUTED_AT, bag.executed_at.is_some());
+        keep(wire::PROCESSING_BACKEND, bag.backend == ProcessingBackend::Etcd);
+        keep(wire::ENSEMBLE_PROTOCOL, bag.ensemble);
+        keep(wire::ENSEMBLE_ACK, bag.ack.is_some());
+        keep(wire::ENSEMBLE_LEAVING, bag.leaving);
+        out
     }
 
     /// The queue, or empty if malformed.
@@ -133,9 +173,9 @@ impl UnitBag {
 /// The lock as the application bag shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Grant {
-    /// `granted_unit`, as written (it may not be a valid unit name).
+    /// `granted_unit`, a unit name (a value that is not one counts as no grant).
     pub unit: String,
-    /// `granted_at`, as written (empty if absent).
+    /// `granted_at`, as written (empty if absent or malformed).
     pub granted_at: String,
     /// The ensemble sequence number, when [`wire::ENSEMBLE_GRANT`] describes this very grant.
     pub seq: Option<u64>,
@@ -179,8 +219,24 @@ impl AppView {
                 None
             }
         });
-        let grant = get(wire::GRANTED_UNIT).map(|unit| {
-            let granted_at = get(wire::GRANTED_AT).unwrap_or_default().to_owned();
+        let unit = get(wire::GRANTED_UNIT).filter(|u| {
+            let ok = wire::valid_unit_name(u);
+            if !ok {
+                problems.push(WireError::value(wire::GRANTED_UNIT, u));
+            }
+            ok
+        });
+        let granted_at = match get(wire::GRANTED_AT) {
+            Some(at) if unit.is_some() => match Timestamp::parse(wire::GRANTED_AT, at) {
+                Ok(_) => at.to_owned(),
+                Err(e) => {
+                    problems.push(e);
+                    String::new()
+                }
+            },
+            _ => String::new(),
+        };
+        let grant = unit.map(|unit| {
             let seq = record
                 .as_ref()
                 .filter(|r| r.unit == unit && r.granted_at == granted_at)
@@ -213,14 +269,21 @@ pub enum Enqueued {
 /// Adds `op` to a unit's queue: ignored when it equals the tail (same callback and kwargs);
 /// the state becomes `request` when the queue was empty, and is left alone otherwise (a unit in
 /// `retry-release` stays there). Also marks the unit as peer-processed, as charmlibs does.
+/// A request that would take the queue past the trust rules' bounds ([`limits::MAX_QUEUE_LEN`],
+/// [`limits::MAX_OPERATIONS_LEN`]) is refused ([`WireError::QueueFull`]): a unit never writes a
+/// queue that its peers would reject.
 pub fn enqueue(bag: &UnitBag, op: Operation) -> Result<(Enqueued, Changes), WireError> {
     let mut queue = bag.operations.clone()?;
     if queue.last().is_some_and(|tail| tail.same_request(&op)) {
         return Ok((Enqueued::Deduplicated, Changes::new()));
     }
     queue.push(op);
+    let rendered = wire::render_operations(&queue);
+    if queue.len() > limits::MAX_QUEUE_LEN || rendered.len() > limits::MAX_OPERATIONS_LEN {
+        return Err(WireError::QueueFull);
+    }
     let mut c = Changes::new();
-    c.insert(wire::OPERATIONS.into(), Some(wire::render_operations(&queue)));
+    c.insert(wire::OPERATIONS.into(), Some(rendered));
     if queue.len() == 1 {
         c.insert(wire::STATE.into(), Some(UnitState::Request.as_str().into()));
     }
@@ -245,6 +308,25 @@ pub enum AckReason {
     /// A charmlibs grant that this unit already ran under charmlibs, before a refresh
     /// (`executed_at > granted_at`, both as charmlibs compares them).
     RanBeforeRefresh,
+    /// Every queued operation is parked: its callback id is not one this charm knows (see
+    /// [`runnable`]). Nothing runs, nothing is dropped; the grant is answered so that the lock
+    /// moves on.
+    Parked,
+}
+
+/// Which callback ids this unit can run (the charm's targets and their aliases).
+pub type Known<'a> = &'a dyn Fn(&str) -> bool;
+
+/// The index of the operation a unit runs next: the first one whose callback id it knows.
+/// Operations with unknown ids are *parked*: kept in the queue, in place, never run, never
+/// dropped (an operator drops them with [`drop_parked`], or a charm maps their ids).
+pub fn runnable(queue: &[Operation], known: Known<'_>) -> Option<usize> {
+    queue.iter().position(|o| known(&o.callback_id))
+}
+
+/// The parked operations of a queue (unknown callback ids), in order.
+pub fn parked<'q>(queue: &'q [Operation], known: Known<'_>) -> Vec<&'q Operation> {
+    queue.iter().filter(|o| !known(&o.callback_id)).collect()
 }
 
 /// What a unit does about the lock in this hook.
@@ -262,7 +344,7 @@ pub enum UnitStep {
 }
 
 /// What a unit sees when it decides whether to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct UnitInput<'a> {
     /// This unit.
     pub me: &'a UnitName,
@@ -274,6 +356,8 @@ pub struct UnitInput<'a> {
     pub leaving: bool,
     /// Whether this unit wrote the current grant in this hook (not committed yet).
     pub grant_written_this_hook: bool,
+    /// The callback ids this unit can run.
+    pub known: Known<'a>,
 }
 
 /// Decides whether this unit runs its head operation now.
@@ -310,10 +394,56 @@ pub fn unit_step(input: UnitInput<'_>) -> UnitStep {
     if input.grant_written_this_hook {
         return UnitStep::NotYetCommitted;
     }
-    match input.bag.queue().first() {
-        Some(op) => UnitStep::Run(op.clone()),
-        None => UnitStep::Ack(AckReason::NothingQueued),
+    let queue = input.bag.queue();
+    match runnable(queue, input.known) {
+        Some(i) => UnitStep::Run(queue[i].clone()),
+        None if queue.is_empty() => UnitStep::Ack(AckReason::NothingQueued),
+        None => UnitStep::Ack(AckReason::Parked),
     }
+}
+
+/// What a unit writes, outside any turn, so that its `state` matches what it can run: `idle`
+/// when every queued operation is parked (the leader then does not grant it), `request` again
+/// when a parked operation became runnable (the charm now knows its id) while the unit was idle.
+/// Nothing for a leaving unit, a malformed queue, or a state that already matches.
+pub fn reconcile(bag: &UnitBag, known: Known<'_>) -> Changes {
+    let mut c = Changes::new();
+    let (Ok(queue), Ok(state)) = (&bag.operations, &bag.state) else {
+        return c;
+    };
+    if bag.leaving || queue.is_empty() {
+        return c;
+    }
+    let can_run = runnable(queue, known).is_some();
+    let want = match (state, can_run) {
+        (UnitState::Idle, true) => UnitState::Request,
+        (UnitState::Idle, false) => return c,
+        (_, false) => UnitState::Idle,
+        (_, true) => return c,
+    };
+    c.insert(wire::STATE.into(), Some(want.as_str().into()));
+    c
+}
+
+/// What a unit writes to drop its parked operations (the operator's `drop-parked` action):
+/// the queue without them and the state that goes with it. `None` if there is nothing to drop
+/// (or the queue is malformed).
+pub fn drop_parked(bag: &UnitBag, known: Known<'_>) -> Option<(Changes, Vec<Operation>)> {
+    let queue = bag.operations.as_ref().ok()?;
+    let (keep, dropped): (Vec<Operation>, Vec<Operation>) =
+        queue.iter().cloned().partition(|o| known(&o.callback_id));
+    if dropped.is_empty() {
+        return None;
+    }
+    let mut c = Changes::new();
+    c.insert(wire::OPERATIONS.into(), Some(wire::render_operations(&keep)));
+    let state = match bag.state.clone().unwrap_or(UnitState::Idle) {
+        _ if keep.is_empty() || bag.leaving => UnitState::Idle,
+        UnitState::Idle => UnitState::Request,
+        s => s,
+    };
+    c.insert(wire::STATE.into(), Some(state.as_str().into()));
+    Some((c, dropped))
 }
 
 /// How the unit's turn ended.
@@ -322,23 +452,25 @@ pub enum Outcome {
     /// The callback ran and answered (a failed callback counts as
     /// [`OperationResult::RetryRelease`]).
     Ran(OperationResult),
-    /// The head's callback id is not one this charm knows: dropped, as if released.
-    UnknownCallback,
     /// Nothing ran ([`UnitStep::Ack`]).
     Skipped(AckReason),
 }
 
 /// What a unit writes after its turn: the updated queue and state, `executed_at`, and the
-/// acknowledgement of the grant.
+/// acknowledgement of the grant. The operation the turn ran is the first runnable one
+/// ([`runnable`], as [`unit_step`] chose it); parked operations stay where they are.
 ///
 /// `executed_at` is `max(now, granted_at + 1 µs)`: a charmlibs leader, which releases when
 /// `executed_at > granted_at`, then releases this unit whatever the two clocks say.
-pub fn finish(bag: &UnitBag, grant: &Grant, outcome: &Outcome, now: &Timestamp) -> Changes {
+pub fn finish(bag: &UnitBag, grant: &Grant, outcome: &Outcome, now: &Timestamp, known: Known<'_>) -> Changes {
     let mut c = Changes::new();
     let mut executed = now.clone();
     if let Ok(at) = Timestamp::parse(wire::GRANTED_AT, &grant.granted_at) {
-        if executed.micros() <= at.micros() {
-            executed = Timestamp::from_micros(at.micros() + 1);
+        // Bounded by Timestamp::parse; checked all the same.
+        if let Some(after) = at.micros().checked_add(1) {
+            if executed.micros() <= at.micros() {
+                executed = Timestamp::from_micros(after);
+            }
         }
     }
     c.insert(wire::ENSEMBLE_ACK.into(), Some(grant.id().render()));
@@ -361,21 +493,22 @@ pub fn finish(bag: &UnitBag, grant: &Grant, outcome: &Outcome, now: &Timestamp) 
         c.insert(wire::STATE.into(), Some(UnitState::Idle.as_str().into()));
         return c;
     };
-    let result = match outcome {
-        Outcome::Ran(r) => *r,
-        Outcome::UnknownCallback | Outcome::Skipped(_) => OperationResult::Release,
+    let had_queue = !queue.is_empty();
+    let ran = match outcome {
+        Outcome::Ran(r) => runnable(&queue, known).map(|i| (i, *r)),
+        Outcome::Skipped(_) => None,
     };
     let mut state = UnitState::Idle;
-    if !queue.is_empty() {
+    if let Some((i, result)) = ran {
         match result {
             OperationResult::Release => {
-                queue.remove(0);
+                queue.remove(i);
             }
             OperationResult::RetryRelease | OperationResult::RetryHold => {
-                let head = &mut queue[0];
-                head.attempt = head.attempt.saturating_add(1);
-                if head.max_retry.is_some_and(|m| head.attempt > m) {
-                    queue.remove(0);
+                let op = &mut queue[i];
+                op.attempt = op.attempt.saturating_add(1);
+                if op.max_retry.is_some_and(|m| op.attempt > m) {
+                    queue.remove(i);
                 } else if result == OperationResult::RetryHold {
                     state = UnitState::RetryHold;
                 } else {
@@ -383,9 +516,11 @@ pub fn finish(bag: &UnitBag, grant: &Grant, outcome: &Outcome, now: &Timestamp) 
                 }
             }
         }
-        if state == UnitState::Idle && !queue.is_empty() {
-            state = UnitState::Request;
-        }
+    }
+    if state == UnitState::Idle && runnable(&queue, known).is_some() {
+        state = UnitState::Request;
+    }
+    if had_queue {
         c.insert(wire::OPERATIONS.into(), Some(wire::render_operations(&queue)));
     }
     c.insert(wire::STATE.into(), Some(state.as_str().into()));
@@ -443,6 +578,10 @@ pub struct LeaderBook {
     /// still lists them: they are not members any more.
     #[serde(default)]
     pub departed: BTreeSet<String>,
+    /// The unit of the last grant this leader made and the token of the head of its queue then
+    /// (for the fairness rule at its release, see [`decide`]).
+    #[serde(default)]
+    pub granted_head: Option<(String, String)>,
 }
 
 /// Everything the leader looks at.
@@ -507,6 +646,9 @@ pub struct Decision {
     pub queued: usize,
     /// Units skipped because their bag is malformed.
     pub skipped: Vec<(UnitName, WireError)>,
+    /// The lock is free and units wait, but no sequence number is left to grant it with
+    /// ([`limits::MAX_SEQ`]; after 2^52 grants at the least).
+    pub exhausted: bool,
 }
 
 /// Whether the holder of `grant` is done with it.
@@ -534,13 +676,25 @@ fn release_reason(grant: &Grant, bag: Option<&UnitBag>) -> Option<ReleaseReason>
 /// The order in which units get the lock: retry-hold first, then requests by the time this
 /// leader first saw their head operation, then retry-release by the time this leader last
 /// released them; ties by unit number. No two units' clocks are compared.
-fn priority(unit: &UnitName, bag: &UnitBag, book: &LeaderBook) -> Option<(u8, u64, u64, u32)> {
+///
+/// `retry-hold` ranks first only for the holder released in this very decision (the one that
+/// asked to keep the lock); any other unit in `retry-hold` (a stale or forged state) ranks as
+/// `retry-release`, so that no peer can jump the queue forever by writing it.
+fn priority(
+    unit: &UnitName,
+    bag: &UnitBag,
+    book: &LeaderBook,
+    just_released: Option<&str>,
+) -> Option<(u8, u64, u64, u32)> {
     let head = bag.operations.as_ref().ok()?.first()?;
     let released = book.released.get(unit.as_str()).copied().unwrap_or(0);
     let last_seq = bag.ack.as_ref().and_then(|a| a.seq).unwrap_or(0);
     match bag.state.as_ref().ok()? {
         UnitState::Idle => None,
-        UnitState::RetryHold => Some((0, released, last_seq, unit.number())),
+        UnitState::RetryHold if just_released == Some(unit.as_str()) => {
+            Some((0, released, last_seq, unit.number()))
+        }
+        UnitState::RetryHold => Some((2, released, last_seq, unit.number())),
         UnitState::Request => {
             let ticket = book
                 .seen
@@ -589,7 +743,7 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
     }
     book.seen = seen;
     if used {
-        book.next_ticket = tick + 1;
+        book.next_ticket = tick.saturating_add(1);
     }
     book.released
         .retain(|u, _| input.members.iter().any(|m| m.as_str() == u));
@@ -603,7 +757,21 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
             d.app.insert(wire::GRANTED_UNIT.into(), None);
             d.app.insert(wire::GRANTED_AT.into(), None);
             book.released.insert(g.unit.clone(), book.next_ticket);
-            book.next_ticket += 1;
+            book.next_ticket = book.next_ticket.saturating_add(1);
+            // A holder that answered yet still requests with the head it was granted for (a
+            // parked head, or a peer that rewrites its request): that request goes to the back
+            // of the queue, so one unit cannot keep the lock by asking again and again.
+            if let (Some((u, token)), Some(b)) = (book.granted_head.take(), bag) {
+                let same = u == g.unit
+                    && b.state == Ok(UnitState::Request)
+                    && b.queue().first().is_some_and(|h| h.token() == token);
+                if same {
+                    if let Some(t) = book.seen.get_mut(&u).and_then(|s| s.get_mut(&token)) {
+                        *t = book.next_ticket;
+                        book.next_ticket = book.next_ticket.saturating_add(1);
+                    }
+                }
+            }
             d.released = Some((g.unit.clone(), reason));
             grant = None;
         }
@@ -626,21 +794,36 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
         if bag.leaving || bag.backend == ProcessingBackend::Etcd {
             continue;
         }
-        if let Some(p) = priority(unit, bag, &book) {
+        let just_released = d.released.as_ref().map(|(u, _)| u.as_str());
+        if let Some(p) = priority(unit, bag, &book, just_released) {
             candidates.push((p, unit.clone()));
         }
     }
     candidates.sort();
     d.queued = candidates.len();
-    if grant.is_none() {
+    let next_seq = || {
+        // Acknowledgements count only up to SEQ_COUNTED_MAX: a peer cannot push the numbering
+        // to its end. The record and the book are the leader's own.
+        let max_ack = input
+            .bags
+            .values()
+            .filter_map(|b| b.ack.as_ref()?.seq)
+            .filter(|s| *s <= limits::SEQ_COUNTED_MAX)
+            .max();
+        [input.app.record.as_ref().map(|r| r.seq), max_ack, book.issued]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(0)
+            .checked_add(1)
+            .filter(|s| *s <= limits::MAX_SEQ)
+    };
+    let next = grant.is_none().then(next_seq).flatten();
+    if grant.is_none() && next.is_none() && !candidates.is_empty() {
+        d.exhausted = true;
+    }
+    if let Some(seq) = next {
         if let Some((_, unit)) = candidates.first() {
-            let max_ack = input.bags.values().filter_map(|b| b.ack.as_ref()?.seq).max();
-            let seq = [input.app.record.as_ref().map(|r| r.seq), max_ack, book.issued]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or(0)
-                + 1;
             let record = GrantRecord {
                 seq,
                 unit: unit.as_str().to_owned(),
@@ -651,6 +834,11 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
                 .insert(wire::GRANTED_AT.into(), Some(record.granted_at.clone()));
             d.app.insert(wire::ENSEMBLE_GRANT.into(), Some(record.render()));
             book.issued = Some(seq);
+            book.granted_head = input
+                .bags
+                .get(unit)
+                .and_then(|b| b.queue().first())
+                .map(|h| (unit.as_str().to_owned(), h.token()));
             d.granted = Some((unit.clone(), seq));
             d.queued -= 1;
             grant = Some(Grant {
@@ -659,9 +847,12 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
                 seq: Some(seq),
             });
         }
-    } else if let Some(g) = &grant {
-        if candidates.iter().any(|(_, u)| g.unit == u.as_str()) {
-            d.queued -= 1;
+    }
+    if d.granted.is_none() {
+        if let Some(g) = &grant {
+            if candidates.iter().any(|(_, u)| g.unit == u.as_str()) {
+                d.queued -= 1;
+            }
         }
     }
 
@@ -676,7 +867,10 @@ pub fn decide(input: LeaderInput<'_>) -> Decision {
         Holder {
             unit: g.unit.clone(),
             present: input.members.iter().any(|m| g.unit == m.as_str()),
-            held_secs: u64::try_from((now_us - since) / 1_000_000).unwrap_or(0),
+            held_secs: now_us
+                .checked_sub(since)
+                .and_then(|us| u64::try_from(us / 1_000_000).ok())
+                .unwrap_or(0),
         }
     });
     if grant.is_none() {
@@ -697,7 +891,7 @@ pub enum ForceReleaseError {
     HeldByOther {
         /// The holder.
         held_by: String,
-        /// The unit the operator named.
+        /// The unit the operator named (redacted).
         named: String,
     },
 }
@@ -715,12 +909,12 @@ pub fn force_release(
     if grant.unit != named {
         return Err(ForceReleaseError::HeldByOther {
             held_by: grant.unit,
-            named: named.to_owned(),
+            named: wire::redact(named),
         });
     }
     let mut book = book.clone();
     let back = book.next_ticket;
-    book.next_ticket += 1;
+    book.next_ticket = back.saturating_add(1);
     if let Some(seen) = book.seen.get_mut(named) {
         for t in seen.values_mut() {
             *t = (*t).max(back);

@@ -7,11 +7,11 @@
 //! model check lets the rest of the world move on meanwhile, as Juju does.
 
 use crate::core::{
-    apply_changes, decide, enqueue, finish, force_release as release_by_force, leaving_changes, unit_step,
-    AppView, Changes, Decision, Enqueued, ForceReleaseError, Grant, LeaderBook, LeaderInput, Outcome,
-    UnitBag, UnitInput, UnitStep,
+    apply_changes, decide, enqueue, finish, force_release as release_by_force, leaving_changes, reconcile,
+    unit_step, AppView, Changes, Decision, Enqueued, ForceReleaseError, Grant, LeaderBook, LeaderInput,
+    Outcome, UnitBag, UnitInput, UnitStep,
 };
-use crate::wire::{GrantId, Operation, Timestamp, WireError};
+use crate::wire::{redact, GrantId, Operation, Timestamp, WireError};
 use charm::{Databag, UnitName};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -71,7 +71,14 @@ pub trait PeerIo {
     fn set_peer_cache(&mut self, _cache: &BTreeMap<UnitName, Databag>) -> Result<(), Self::Error> {
         Ok(())
     }
-    /// A line for the log (`warn` for malformed data).
+    /// Whether this unit can run operations with this callback id (a target of the charm, or
+    /// an alias of one). Operations with other ids are parked ([`crate::core::runnable`]). The
+    /// default knows every id.
+    fn knows(&self, _callback_id: &str) -> bool {
+        true
+    }
+    /// A line for the log (`warn` for malformed data). Every value from a bag that a message
+    /// quotes has gone through [`redact`].
     fn note(&mut self, warn: bool, message: String);
 }
 
@@ -103,11 +110,19 @@ pub struct Report {
 }
 
 fn parse_own<I: PeerIo>(io: &mut I) -> Result<UnitBag, I::Error> {
-    let bag = UnitBag::parse(&io.own_bag()?);
-    for p in &bag.problems {
-        io.note(true, format!("rolling ops: this unit's bag: {p}"));
+    Ok(UnitBag::parse(&io.own_bag()?))
+}
+
+/// One log line for the values of a bag that are outside the trust rules (already redacted).
+fn note_problems<I: PeerIo>(io: &mut I, whose: &str, problems: &[WireError]) {
+    if problems.is_empty() {
+        return;
     }
-    Ok(bag)
+    let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    io.note(
+        true,
+        format!("rolling ops: ignoring in {whose}: {}", list.join("; ")),
+    );
 }
 
 /// Starts a hook: marks the unit as leaving when `leaving_now` (its own departure or `stop`),
@@ -141,6 +156,7 @@ pub fn begin<I: PeerIo>(io: &mut I, leaving_now: bool) -> Result<Begin, I::Error
     }
     let leaving = io.leaving()?;
     let bag = parse_own(io)?;
+    note_problems(io, "this unit's bag", &bag.problems);
     let mut written_now = false;
     if let Some(g) = app.grant.as_ref().filter(|g| g.is_for(&me)) {
         if let Some(seq) = g.seq {
@@ -149,13 +165,27 @@ pub fn begin<I: PeerIo>(io: &mut I, leaving_now: bool) -> Result<Begin, I::Error
             }
         }
     }
-    let step = unit_step(UnitInput {
-        me: &me,
-        bag: &bag,
-        app: &app,
-        leaving,
-        grant_written_this_hook: written_now,
-    });
+    let step = {
+        let known = |id: &str| io.knows(id);
+        unit_step(UnitInput {
+            me: &me,
+            bag: &bag,
+            app: &app,
+            leaving,
+            grant_written_this_hook: written_now,
+            known: &known,
+        })
+    };
+    if step == UnitStep::Nothing && !leaving {
+        // Outside a turn: make `state` match what this unit can run (parked operations).
+        let changes = {
+            let known = |id: &str| io.knows(id);
+            reconcile(&bag, &known)
+        };
+        if !changes.is_empty() {
+            io.write_own(&changes)?;
+        }
+    }
     let grant = app.grant.clone();
     Ok(match (step, grant) {
         (UnitStep::Run(op), Some(grant)) => {
@@ -205,7 +235,11 @@ pub fn end_with<I: PeerIo>(
     if let Some((grant, outcome)) = &turn {
         let bag = parse_own(io)?;
         let now = io.now();
-        io.write_own(&finish(&bag, grant, outcome, &now))?;
+        let changes = {
+            let known = |id: &str| io.knows(id);
+            finish(&bag, grant, outcome, &now, &known)
+        };
+        io.write_own(&changes)?;
         report.turn = Some(outcome.clone());
     }
     if io.is_leader()? {
@@ -227,11 +261,11 @@ const CACHED_KEYS: [&str; 7] = [
     crate::wire::ENSEMBLE_LEAVING,
 ];
 
+/// What the cache keeps of a bag: the protocol's keys, and only values within the trust rules.
 fn protocol_keys(bag: &Databag) -> Databag {
-    bag.iter()
-        .filter(|(k, _)| CACHED_KEYS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    let trusted = UnitBag::trusted_keys(bag);
+    debug_assert!(trusted.keys().all(|k| CACHED_KEYS.contains(&k.as_str())));
+    trusted
 }
 
 /// The leader's part of a hook: reads the bags (every one, or with a cache those `refresh`
@@ -261,9 +295,7 @@ pub fn lead<I: PeerIo>(
     members.insert(me.clone());
     let app_raw = io.app_bag()?;
     let app = AppView::parse(&app_raw);
-    for p in &app.problems {
-        io.note(true, format!("rolling ops: application bag: {p}"));
-    }
+    note_problems(io, "the application bag", &app.problems);
     let holder = app.grant.as_ref().and_then(|g| UnitName::parse(&g.unit).ok());
     let cache_before = io.peer_cache()?;
     let mut cache = cache_before.clone().unwrap_or_default();
@@ -289,8 +321,12 @@ pub fn lead<I: PeerIo>(
         };
         fresh.insert(u.clone());
         if let Some(raw) = raw {
+            let bag = UnitBag::parse(&raw);
+            if *u != me {
+                note_problems(io, &format!("the bag of {u}"), &bag.problems);
+            }
             cache.insert(u.clone(), protocol_keys(&raw));
-            bags.insert(u.clone(), UnitBag::parse(&raw));
+            bags.insert(u.clone(), bag);
         }
     }
     if let Some(holder) = holder {
@@ -337,12 +373,21 @@ pub fn lead<I: PeerIo>(
         io.note(true, format!("rolling ops: skipping {u}: {e}"));
     }
     if let Some((u, why)) = &d.released {
-        io.note(false, format!("rolling ops: released the lock of {u} ({why:?})"));
+        io.note(
+            false,
+            format!("rolling ops: released the lock of {} ({why:?})", redact(u)),
+        );
     }
     if let Some((u, seq)) = &d.granted {
         io.note(
             false,
             format!("rolling ops: granted the lock to {u} (grant {seq})"),
+        );
+    }
+    if d.exhausted {
+        io.note(
+            true,
+            "rolling ops: no grant sequence number is left; the lock cannot be granted".into(),
         );
     }
     if !d.app.is_empty() {
@@ -366,6 +411,14 @@ pub fn request<I: PeerIo>(io: &mut I, op: Operation) -> Result<Result<Enqueued, 
         Err(e) => return Ok(Err(e)),
     };
     if what == Enqueued::Added {
+        // Behind parked operations the state may be idle: the new operation makes it a request.
+        let mut changes = changes;
+        let after = UnitBag::parse(&with_changes(io.own_bag()?, &changes));
+        let more = {
+            let known = |id: &str| io.knows(id);
+            reconcile(&after, &known)
+        };
+        changes.extend(more);
         io.write_own(&changes)?;
         if io.is_leader()? {
             lead(io, None, Refresh::Changed(None))?;
@@ -393,7 +446,8 @@ pub fn force_release<I: PeerIo>(
         false,
         format!(
             "rolling ops: the operator force-released the lock of {} (granted at {})",
-            grant.unit, grant.granted_at
+            redact(&grant.unit),
+            redact(&grant.granted_at)
         ),
     );
     let d = lead(io, None, Refresh::All)?;

@@ -20,7 +20,8 @@
 //! - the config option `restart-generation`, on every unit: raising it queues one restart per
 //!   unit (id `generation-<n>`), the rolling restart of a whole application.
 //!
-//! The operator's `force-release` action is the library's ([`crate::FORCE_RELEASE_ACTION`]).
+//! The operator's `force-release` and `drop-parked` actions are the library's
+//! ([`crate::FORCE_RELEASE_ACTION`], [`crate::DROP_PARKED_ACTION`]).
 
 use crate::{Kwargs, OperationResult, RequestError, RollingOps, LOCK_GRANTED_EVENT};
 use charm::{Charm, Context, Event, HandlerError, HandlerResult, Observers, WorkloadCommand};
@@ -73,6 +74,8 @@ actions:
         type: string
         description: The unit holding the lock (a guard against releasing another grant).
     required: [unit]
+  drop-parked:
+    description: Drop this unit's parked operations (queued with a callback id this charm does not know).
 "#;
 
 /// The rolling-restart example charm.

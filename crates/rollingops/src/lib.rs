@@ -48,7 +48,18 @@
 //!         type: string
 //!         description: The unit holding the lock (a guard against releasing another grant).
 //!     required: [unit]
+//!   drop-parked:
+//!     description: Drop this unit's parked operations (unknown callback ids).
 //! ```
+//!
+//! ## Untrusted input
+//! Every value read from the peer relation is checked against the trust rules
+//! ([`wire::limits`], `docs/protocols/rollingops.md` §7.1): out-of-bounds numbers, non-finite
+//! or huge timestamps, garbage JSON and oversized values are treated as absent, logged once
+//! through [`wire::redact`] and never stored; arithmetic on numbers from a bag is checked.
+//! Operations whose callback id the charm does not know are *parked* (kept, never run, never
+//! dropped) until the charm maps the id ([`RollingOps::alias`]) or the operator runs
+//! `drop-parked`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -62,6 +73,6 @@ pub mod wire;
 pub use crate::core::{Enqueued, OperationResult};
 pub use manager::{
     CallbackResult, Kwargs, LockStatus, RequestError, RollingOps, RollingOpsError, RollingOpsState,
-    FORCE_RELEASE_ACTION, LOCK_GRANTED_EVENT,
+    DROP_PARKED_ACTION, FORCE_RELEASE_ACTION, LOCK_GRANTED_EVENT, STUCK_HINT_SECS,
 };
 pub use wire::{ProcessingBackend, Timestamp, WireError};

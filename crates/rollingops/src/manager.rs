@@ -1,9 +1,11 @@
 //! [`RollingOps`]: the charm-facing manager, a thin adapter from `charm::Context` to the
 //! protocol's [`engine`](crate::engine).
 
-use crate::core::{Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag};
+use crate::core::{
+    self as protocol, AckReason, Changes, Decision, Enqueued, LeaderBook, OperationResult, Outcome, UnitBag,
+};
 use crate::engine::{self, Begin, PeerIo, Refresh, Report};
-use crate::wire::{GrantId, Operation, ProcessingBackend, Timestamp, WireError};
+use crate::wire::{limits, redact, GrantId, Operation, ProcessingBackend, Timestamp, WireError};
 use charm::{
     BagOwner, Context, Databag, Event, HandlerError, ModelError, Observers, RelationId, Status,
     StoredDocument, UnitName,
@@ -18,6 +20,12 @@ use std::time::Duration;
 pub const LOCK_GRANTED_EVENT: &str = "rollingops_lock_granted";
 /// The action an operator runs on the leader to release a grant whose holder cannot answer.
 pub const FORCE_RELEASE_ACTION: &str = "force-release";
+/// The action an operator runs on a unit to drop its parked operations (queued operations whose
+/// callback id this charm does not know).
+pub const DROP_PARKED_ACTION: &str = "drop-parked";
+/// How long a holder may keep the lock before the application status tells the operator about
+/// the `force-release` action, in seconds.
+pub const STUCK_HINT_SECS: u64 = 600;
 
 /// The keyword arguments of an operation.
 pub type Kwargs = Map<String, Value>;
@@ -33,9 +41,16 @@ pub enum RequestError {
     /// The callback id is empty.
     #[error("the callback id is empty")]
     EmptyCallbackId,
-    /// No callback target has this id.
+    /// No callback target has this id (the id redacted).
     #[error("unknown callback id {0:?}")]
     UnknownCallback(String),
+    /// The callback id or the kwargs are larger than the trust rules allow
+    /// ([`limits::MAX_CALLBACK_ID_LEN`], [`limits::MAX_KWARGS_LEN`]).
+    #[error("the {0} is too large")]
+    TooLarge(&'static str),
+    /// This unit's queue is full ([`limits::MAX_QUEUE_LEN`], [`limits::MAX_OPERATIONS_LEN`]).
+    #[error("this unit's operations queue is full")]
+    QueueFull,
     /// The kwargs are not a JSON object.
     #[error("kwargs must be a JSON object, not {0}")]
     KwargsNotObject(&'static str),
@@ -164,6 +179,7 @@ struct StatusMemo {
 pub struct RollingOps<C> {
     endpoint: String,
     targets: BTreeMap<String, Callback<C>>,
+    aliases: BTreeMap<String, String>,
     statuses: bool,
 }
 
@@ -173,6 +189,7 @@ impl<C> RollingOps<C> {
         Self {
             endpoint: peer_endpoint.to_owned(),
             targets: BTreeMap::new(),
+            aliases: BTreeMap::new(),
             statuses: true,
         }
     }
@@ -185,6 +202,46 @@ impl<C> RollingOps<C> {
     ) -> Self {
         self.targets.insert(id.to_owned(), Box::new(callback));
         self
+    }
+
+    /// Maps the callback id `id` to the target `target`: queued operations named `id` (by an
+    /// earlier revision of the charm, or by charmlibs-rollingops before a refresh) run
+    /// `target`'s callback. Without a mapping, such operations are parked: kept in the queue,
+    /// never run, never dropped (see `docs/protocols/rollingops.md`, "Refresh"). An alias to a
+    /// target that does not exist maps nothing.
+    ///
+    /// ```
+    /// use rollingops::{OperationResult, RollingOps};
+    /// struct App;
+    /// // charmlibs' test charm queued `_restart`; this charm calls it `restart`.
+    /// let rolling: RollingOps<App> = RollingOps::new("restart")
+    ///     .target("restart", |_, _, _| Ok(OperationResult::Release))
+    ///     .alias("_restart", "restart");
+    /// assert!(rolling.knows("_restart"));
+    /// assert!(!rolling.knows("_failed_restart"));
+    /// ```
+    pub fn alias(mut self, id: &str, target: &str) -> Self {
+        self.aliases.insert(id.to_owned(), target.to_owned());
+        self
+    }
+
+    /// Whether this manager runs operations named `callback_id` (a target, or an alias of one).
+    pub fn knows(&self, callback_id: &str) -> bool {
+        self.resolve(callback_id).is_some()
+    }
+
+    fn resolve(&self, callback_id: &str) -> Option<&Callback<C>> {
+        self.targets
+            .get(callback_id)
+            .or_else(|| self.aliases.get(callback_id).and_then(|t| self.targets.get(t)))
+    }
+
+    fn known_ids(&self) -> std::collections::BTreeSet<String> {
+        self.targets
+            .keys()
+            .chain(self.aliases.keys().filter(|a| self.knows(a)))
+            .cloned()
+            .collect()
     }
 
     /// Leaves unit and application statuses to the charm.
@@ -225,6 +282,7 @@ impl<C> RollingOps<C> {
             cache_key: self.cache_key(),
             endpoint: self.endpoint.clone(),
             woken: false,
+            known: self.known_ids(),
         }
     }
 
@@ -242,8 +300,11 @@ impl<C> RollingOps<C> {
         if callback_id.is_empty() {
             return Err(RequestError::EmptyCallbackId);
         }
-        if !self.targets.contains_key(callback_id) {
-            return Err(RequestError::UnknownCallback(callback_id.to_owned()));
+        if callback_id.len() > limits::MAX_CALLBACK_ID_LEN {
+            return Err(RequestError::TooLarge("callback id"));
+        }
+        if !self.knows(callback_id) {
+            return Err(RequestError::UnknownCallback(redact(callback_id)));
         }
         let kwargs = match kwargs {
             Value::Null => Map::new(),
@@ -253,13 +314,19 @@ impl<C> RollingOps<C> {
             Value::String(_) => return Err(RequestError::KwargsNotObject("a string")),
             Value::Array(_) => return Err(RequestError::KwargsNotObject("an array")),
         };
+        if serde_json::to_string(&kwargs).map_or(true, |k| k.len() > limits::MAX_KWARGS_LEN) {
+            return Err(RequestError::TooLarge("kwargs"));
+        }
         let rel = self
             .relation(ctx)?
             .ok_or_else(|| RequestError::NoPeerRelation(self.endpoint.clone()))?;
         let now = Timestamp::from_system_time(ctx.now());
         let op = Operation::new(callback_id, kwargs, max_retry, now);
         let mut io = self.io(ctx, rel);
-        let what = engine::request(&mut io, op)?.map_err(RequestError::CorruptQueue)?;
+        let what = engine::request(&mut io, op)?.map_err(|e| match e {
+            WireError::QueueFull => RequestError::QueueFull,
+            e => RequestError::CorruptQueue(e),
+        })?;
         if what == Enqueued::Added && self.statuses {
             let own = UnitBag::parse(&io.own_bag()?);
             let report = Report {
@@ -352,6 +419,7 @@ impl<C> RollingOps<C> {
         let mine = |r: &charm::RelationEvent| r.endpoint == self.endpoint;
         let relevant = match event {
             Event::Action(a) if a.name == FORCE_RELEASE_ACTION => return self.force_release_action(ctx),
+            Event::Action(a) if a.name == DROP_PARKED_ACTION => return self.drop_parked_action(ctx),
             Event::RelationChanged(r) | Event::RelationJoined(r) | Event::RelationDeparted(r) => mine(r),
             Event::Custom { name } => name == LOCK_GRANTED_EVENT,
             Event::LeaderElected | Event::UpdateStatus | Event::Stop | Event::UpgradeCharm | Event::Start => {
@@ -424,23 +492,68 @@ impl<C> RollingOps<C> {
     }
 
     fn run(&self, charm: &mut C, ctx: &mut Context<'_>, op: &Operation) -> Outcome {
-        let Some(callback) = self.targets.get(&op.callback_id) else {
-            ctx.warn(format!(
-                "rolling ops: no callback {:?}; dropping the operation",
-                op.callback_id
-            ));
-            return Outcome::UnknownCallback;
+        let Some(callback) = self.resolve(&op.callback_id) else {
+            // The engine runs only operations this manager knows (`PeerIo::knows`).
+            return Outcome::Skipped(AckReason::Parked);
         };
         match callback(charm, ctx, &op.kwargs) {
             Ok(r) => Outcome::Ran(r),
             Err(e) => {
                 ctx.error(format!(
-                    "rolling ops: operation {} failed ({e}); it will be retried",
-                    op.callback_id
+                    "rolling ops: operation {} failed ({}); it will be retried",
+                    redact(&op.callback_id),
+                    redact(&e.to_string())
                 ));
                 Outcome::Ran(OperationResult::RetryRelease)
             }
         }
+    }
+
+    /// The operator's `drop-parked` action, on any unit: drops the operations of this unit's
+    /// queue whose callback id this charm does not know. Results: `dropped` (how many) and
+    /// `callbacks` (their ids, redacted).
+    fn drop_parked_action(&self, ctx: &mut Context<'_>) -> Result<(), RollingOpsError> {
+        let Some(rel) = self.relation(ctx)? else {
+            ctx.action_fail("there is no peer relation, so no queue")?;
+            return Ok(());
+        };
+        let mut io = self.io(ctx, rel);
+        let bag = UnitBag::parse(&io.own_bag()?);
+        if let Err(e) = &bag.operations {
+            io.ctx
+                .action_fail(&format!("this unit's queue is malformed: {e}"))?;
+            return Ok(());
+        }
+        let known = |id: &str| io.knows(id);
+        let dropped = protocol::drop_parked(&bag, &known);
+        let mut results = Map::new();
+        match dropped {
+            Some((changes, ops)) => {
+                io.write_own(&changes)?;
+                let ids: Vec<String> = ops.iter().map(|o| redact(&o.callback_id)).collect();
+                io.ctx.info(format!(
+                    "rolling ops: the operator dropped {} parked operation(s): {}",
+                    ops.len(),
+                    ids.join(", ")
+                ));
+                results.insert("dropped".into(), Value::String(ops.len().to_string()));
+                results.insert("callbacks".into(), Value::String(ids.join(",")));
+            }
+            None => {
+                results.insert("dropped".into(), Value::String("0".into()));
+            }
+        }
+        io.ctx.action_set(&results)?;
+        if self.statuses {
+            let report = Report {
+                own: Some(UnitBag::parse(&io.own_bag()?)),
+                app: crate::core::AppView::parse(&io.app_bag()?),
+                decision: None,
+                turn: None,
+            };
+            self.set_unit_status(&mut io, &report)?;
+        }
+        Ok(())
     }
 
     fn force_release_action(&self, ctx: &mut Context<'_>) -> Result<(), RollingOpsError> {
@@ -483,17 +596,37 @@ impl<C> RollingOps<C> {
         let me = io.me();
         let Some(own) = &report.own else { return Ok(()) };
         let queue = own.queue();
-        let status = match queue.first() {
+        let parked = {
+            let known = |id: &str| io.knows(id);
+            protocol::parked(queue, &known)
+                .iter()
+                .map(|o| o.callback_id.clone())
+                .collect::<Vec<_>>()
+        };
+        let runnable: Vec<&Operation> = queue.iter().filter(|o| io.knows(&o.callback_id)).collect();
+        let parked_note = match parked.first() {
+            None => String::new(),
+            Some(first) => format!(
+                "{} parked: no callback {:?} in this charm (add an alias, or run the {DROP_PARKED_ACTION} action)",
+                parked.len(),
+                redact(first)
+            ),
+        };
+        let status = match runnable.first() {
+            None if !parked.is_empty() => Some(Status::blocked(format!("rolling ops: {parked_note}"))),
             Some(head) => {
                 let held = report
                     .app
                     .grant
                     .as_ref()
                     .is_some_and(|g| g.is_for(&me) && own.ack.as_ref() != Some(&g.id()));
-                let more = match queue.len() {
+                let mut more = match queue.len() {
                     1 => String::new(),
                     n => format!("; {n} queued"),
                 };
+                if !parked.is_empty() {
+                    more = format!("{more}; {parked_note}");
+                }
                 Some(if held {
                     Status::maintenance(format!(
                         "rolling-ops lock granted: {} runs next{more}",
@@ -537,10 +670,17 @@ impl<C> RollingOps<C> {
             n => format!("; {n} units queued"),
         };
         let status = match &d.holder {
-            Some(h) if h.present => Some(Status::maintenance(format!(
+            Some(h) if h.present && h.held_secs < STUCK_HINT_SECS => Some(Status::maintenance(format!(
                 "rolling ops: {} holds the lock ({}){queued}",
                 h.unit,
                 duration(h.held_secs)
+            ))),
+            Some(h) if h.present => Some(Status::maintenance(format!(
+                "rolling ops: {} holds the lock ({}){queued}; if it never answers and its \
+                 operation is not running, run the {FORCE_RELEASE_ACTION} action with unit={}",
+                h.unit,
+                duration(h.held_secs),
+                h.unit
             ))),
             Some(h) => Some(Status::blocked(format!(
                 "rolling ops: {} left holding the lock ({}); if its operation is not running, \
@@ -549,7 +689,12 @@ impl<C> RollingOps<C> {
                 duration(h.held_secs),
                 h.unit
             ))),
-            None if d.queued > 0 => Some(Status::waiting(format!("rolling ops{queued}"))),
+            None if d.exhausted => Some(Status::blocked(format!(
+                "rolling ops: no grant sequence number left, the lock cannot be granted{queued}"
+            ))),
+            None if d.queued > 0 => Some(Status::waiting(format!(
+                "rolling ops: waiting for the next leader hook to grant the lock{queued}"
+            ))),
             None if memo.app.is_some() => Some(Status::active("")),
             None => None,
         };
@@ -583,6 +728,8 @@ struct CtxIo<'c, 'a> {
     cache_key: String,
     endpoint: String,
     woken: bool,
+    /// The callback ids the manager knows (targets and aliases).
+    known: std::collections::BTreeSet<String>,
 }
 
 impl CtxIo<'_, '_> {
@@ -643,8 +790,10 @@ impl PeerIo for CtxIo<'_, '_> {
         match self.ctx.data(self.rel, &BagOwner::Unit(unit.clone())) {
             Ok(b) => Ok(Some(b.clone())),
             Err(ModelError::Backend(e)) => {
-                self.ctx
-                    .debug(format!("rolling ops: cannot read the bag of {unit}: {e}"));
+                self.ctx.debug(format!(
+                    "rolling ops: cannot read the bag of {unit}: {}",
+                    redact(&e.to_string())
+                ));
                 Ok(None)
             }
             Err(e) => Err(e),
@@ -674,7 +823,8 @@ impl PeerIo for CtxIo<'_, '_> {
             Ok(b) => Ok(b),
             Err(e) => {
                 self.ctx.warn(format!(
-                    "rolling ops: the leader's book is unreadable ({e}); starting anew"
+                    "rolling ops: the leader's book is unreadable ({}); starting anew",
+                    redact(&e.to_string())
                 ));
                 Ok(LeaderBook::default())
             }
@@ -718,7 +868,8 @@ impl PeerIo for CtxIo<'_, '_> {
             Ok(c) => c,
             Err(e) => {
                 self.ctx.warn(format!(
-                    "rolling ops: the leader's cache of peer bags is unreadable ({e}); reading every bag"
+                    "rolling ops: the leader's cache of peer bags is unreadable ({}); reading every bag",
+                    redact(&e.to_string())
                 ));
                 BTreeMap::new()
             }
@@ -759,6 +910,10 @@ impl PeerIo for CtxIo<'_, '_> {
         let path = self.file("run");
         let text = grant.map(GrantId::render).unwrap_or_default();
         self.ctx.write_file(&path, text.as_bytes(), 0o600)
+    }
+
+    fn knows(&self, callback_id: &str) -> bool {
+        self.known.contains(callback_id)
     }
 
     fn note(&mut self, warn: bool, message: String) {

@@ -41,21 +41,75 @@ pub const ENSEMBLE_GRANT: &str = "ensemble-grant";
 /// The protocol version ensemble writes in [`ENSEMBLE_PROTOCOL`].
 pub const PROTOCOL_VERSION: &str = "1";
 
+/// The bounds on what rolling ops accepts from a bag (the trust rules of
+/// `docs/protocols/rollingops.md`). A value outside them is treated as absent or malformed: it
+/// is logged once, bounded and redacted ([`redact`]), and never stored or written back.
+pub mod limits {
+    /// The largest grant sequence number (2^53 - 1, exact in every JSON implementation).
+    pub const MAX_SEQ: u64 = (1 << 53) - 1;
+    /// An `ensemble-ack` sequence number above this one is a valid acknowledgement but does not
+    /// raise the leader's numbering: a peer cannot push the numbering near [`MAX_SEQ`] (what is
+    /// left above it, 2^52 grants, never runs out).
+    pub const SEQ_COUNTED_MAX: u64 = 1 << 52;
+    /// The largest absolute value of a timestamp, in seconds (about the year 5138).
+    pub const MAX_TIMESTAMP_SECS: f64 = 1e11;
+    /// The longest timestamp string.
+    pub const MAX_TIMESTAMP_LEN: usize = 64;
+    /// The longest unit name (`granted_unit`, the unit of `ensemble-grant`).
+    pub const MAX_UNIT_NAME_LEN: usize = 128;
+    /// The longest callback id.
+    pub const MAX_CALLBACK_ID_LEN: usize = 128;
+    /// The longest `operations` value, in bytes.
+    pub const MAX_OPERATIONS_LEN: usize = 64 * 1024;
+    /// The most operations in one queue.
+    pub const MAX_QUEUE_LEN: usize = 256;
+    /// The longest kwargs of one operation, as compact JSON, in bytes.
+    pub const MAX_KWARGS_LEN: usize = 16 * 1024;
+    /// The longest `ensemble-ack` or `ensemble-grant` value, in bytes.
+    pub const MAX_RECORD_LEN: usize = 512;
+    /// The most characters of a peer's value that a log line quotes.
+    pub const MAX_QUOTED_CHARS: usize = 64;
+}
+
+/// A value from a bag (or an error message quoting one) made fit for a log line or a status:
+/// at most [`limits::MAX_QUOTED_CHARS`] characters, control characters escaped, and, when
+/// shortened, its full length in bytes. Every log line and status that quotes peer data goes
+/// through this function.
+///
+/// ```
+/// let big = "x".repeat(1 << 20);
+/// let r = rollingops::wire::redact(&big);
+/// assert!(r.len() < 100);
+/// assert!(r.ends_with("… (1048576 bytes)"));
+/// assert_eq!(rollingops::wire::redact("a\nb"), "a\\nb");
+/// ```
+pub fn redact(value: &str) -> String {
+    let mut out = String::new();
+    let mut chars = value.chars();
+    for c in chars.by_ref().take(limits::MAX_QUOTED_CHARS) {
+        out.extend(c.escape_debug());
+    }
+    if chars.next().is_some() {
+        out.push_str(&format!("… ({} bytes)", value.len()));
+    }
+    out
+}
+
 /// A malformed value in the peer relation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
     /// `operations` is not a JSON list of operations.
     #[error("the operations queue is not a list of operations: {0}")]
     Operations(String),
-    /// `state` holds an unknown value.
+    /// `state` holds an unknown value (redacted).
     #[error("unknown state {0:?}")]
     State(String),
-    /// A timestamp is not a float epoch.
+    /// A timestamp is not a float epoch within the bounds (the value redacted).
     #[error("{key} is not a timestamp: {value:?}")]
     Timestamp {
         /// The key.
         key: &'static str,
-        /// The value found.
+        /// The value found, redacted.
         value: String,
     },
     /// An ensemble key holds a value that does not parse.
@@ -66,6 +120,42 @@ pub enum WireError {
         /// Why.
         reason: String,
     },
+    /// A request would take this unit's queue past the bounds of the trust rules.
+    #[error(
+        "the queue is full ({} operations or {} bytes at most)",
+        limits::MAX_QUEUE_LEN,
+        limits::MAX_OPERATIONS_LEN
+    )]
+    QueueFull,
+    /// A key holds a value outside the trust rules (an unknown word, a bad unit name).
+    #[error("{key} holds an unexpected value {value:?}")]
+    Value {
+        /// The key.
+        key: &'static str,
+        /// The value found, redacted.
+        value: String,
+    },
+}
+
+impl WireError {
+    fn operations(reason: impl fmt::Display) -> Self {
+        Self::Operations(redact(&reason.to_string()))
+    }
+
+    fn ensemble(key: &'static str, reason: impl fmt::Display) -> Self {
+        Self::Ensemble {
+            key,
+            reason: redact(&reason.to_string()),
+        }
+    }
+
+    /// An unexpected value of `key` (redacted).
+    pub fn value(key: &'static str, value: &str) -> Self {
+        Self::Value {
+            key,
+            value: redact(value),
+        }
+    }
 }
 
 /// A point in time as charmlibs writes it: `str(datetime.timestamp())`, a float number of
@@ -103,14 +193,21 @@ impl Timestamp {
         Self(python_float_repr(micros as f64 / 1e6))
     }
 
-    /// Parses a timestamp token; it must be a finite float.
+    /// Parses a timestamp token: at most [`limits::MAX_TIMESTAMP_LEN`] bytes, a finite float
+    /// of at most [`limits::MAX_TIMESTAMP_SECS`] in absolute value.
     pub fn parse(key: &'static str, s: &str) -> Result<Self, WireError> {
-        match s.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && !s.trim().is_empty() => Ok(Self(s.to_owned())),
-            _ => Err(WireError::Timestamp {
+        let ok = s.len() <= limits::MAX_TIMESTAMP_LEN
+            && !s.trim().is_empty()
+            && s.trim()
+                .parse::<f64>()
+                .is_ok_and(|v| v.is_finite() && v.abs() <= limits::MAX_TIMESTAMP_SECS);
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(WireError::Timestamp {
                 key,
-                value: s.to_owned(),
-            }),
+                value: redact(s),
+            })
         }
     }
 
@@ -178,7 +275,7 @@ impl UnitState {
             Some("request") => Ok(Self::Request),
             Some("retry-release") => Ok(Self::RetryRelease),
             Some("retry-hold") => Ok(Self::RetryHold),
-            Some(other) => Err(WireError::State(other.to_owned())),
+            Some(other) => Err(WireError::State(redact(other))),
         }
     }
 }
@@ -280,7 +377,11 @@ fn sorted_map(m: Map<String, Value>) -> Map<String, Value> {
     entries.into_iter().map(|(k, v)| (k, sorted_value(v))).collect()
 }
 
-/// Parses an `operations` value; an absent or empty value is an empty queue.
+/// Parses an `operations` value; an absent or empty value is an empty queue. Bounds: at most
+/// [`limits::MAX_OPERATIONS_LEN`] bytes and [`limits::MAX_QUEUE_LEN`] operations; each
+/// callback id not empty and at most [`limits::MAX_CALLBACK_ID_LEN`] bytes; each operation's
+/// kwargs at most [`limits::MAX_KWARGS_LEN`] bytes of JSON; `max_retry` and `attempt` fit in a
+/// `u32`; timestamps as [`Timestamp::parse`]. Anything outside makes the whole queue malformed.
 ///
 /// ```
 /// let q = rollingops::wire::parse_operations(Some(
@@ -293,16 +394,41 @@ pub fn parse_operations(s: Option<&str>) -> Result<Vec<Operation>, WireError> {
     match s {
         None => Ok(Vec::new()),
         Some(s) if s.trim().is_empty() => Ok(Vec::new()),
-        Some(s) => serde_json::from_str::<Vec<Operation>>(s)
-            .map(|ops| {
-                ops.into_iter()
-                    .map(|mut o| {
-                        o.kwargs = sorted_map(std::mem::take(&mut o.kwargs));
-                        o
-                    })
-                    .collect()
-            })
-            .map_err(|e| WireError::Operations(e.to_string())),
+        Some(s) if s.len() > limits::MAX_OPERATIONS_LEN => Err(WireError::operations(format!(
+            "{} bytes, more than {}",
+            s.len(),
+            limits::MAX_OPERATIONS_LEN
+        ))),
+        Some(s) => {
+            let ops = serde_json::from_str::<Vec<Operation>>(s).map_err(WireError::operations)?;
+            if ops.len() > limits::MAX_QUEUE_LEN {
+                return Err(WireError::operations(format!(
+                    "{} operations, more than {}",
+                    ops.len(),
+                    limits::MAX_QUEUE_LEN
+                )));
+            }
+            ops.into_iter()
+                .map(|mut o| {
+                    if o.callback_id.is_empty() || o.callback_id.len() > limits::MAX_CALLBACK_ID_LEN {
+                        return Err(WireError::operations(format!(
+                            "a callback id of {} bytes (1 to {})",
+                            o.callback_id.len(),
+                            limits::MAX_CALLBACK_ID_LEN
+                        )));
+                    }
+                    let kwargs_len = serde_json::to_string(&o.kwargs).map_or(usize::MAX, |k| k.len());
+                    if kwargs_len > limits::MAX_KWARGS_LEN {
+                        return Err(WireError::operations(format!(
+                            "kwargs of more than {} bytes",
+                            limits::MAX_KWARGS_LEN
+                        )));
+                    }
+                    o.kwargs = sorted_map(std::mem::take(&mut o.kwargs));
+                    Ok(o)
+                })
+                .collect()
+        }
     }
 }
 
@@ -310,6 +436,11 @@ pub fn parse_operations(s: Option<&str>) -> Result<Vec<Operation>, WireError> {
 pub fn render_operations(ops: &[Operation]) -> String {
     // A list of structs of strings, numbers and JSON values always serializes.
     serde_json::to_string(ops).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Whether `s` is a unit name (`app/7`) of at most [`limits::MAX_UNIT_NAME_LEN`] bytes.
+pub fn valid_unit_name(s: &str) -> bool {
+    s.len() <= limits::MAX_UNIT_NAME_LEN && charm::UnitName::parse(s).is_ok()
 }
 
 /// Which grant something refers to: the ensemble sequence number when the grant has one, and
@@ -323,12 +454,20 @@ pub struct GrantId {
 }
 
 impl GrantId {
-    /// Parses an [`ENSEMBLE_ACK`] value.
+    /// Parses an [`ENSEMBLE_ACK`] value: at most [`limits::MAX_RECORD_LEN`] bytes, `seq` null
+    /// or at most [`limits::MAX_SEQ`], `granted_at` empty or a [`Timestamp`].
     pub fn parse(s: &str) -> Result<Self, WireError> {
-        serde_json::from_str(s).map_err(|e| WireError::Ensemble {
-            key: ENSEMBLE_ACK,
-            reason: e.to_string(),
-        })
+        if s.len() > limits::MAX_RECORD_LEN {
+            return Err(WireError::ensemble(ENSEMBLE_ACK, format!("{} bytes", s.len())));
+        }
+        let id: Self = serde_json::from_str(s).map_err(|e| WireError::ensemble(ENSEMBLE_ACK, e))?;
+        if id.seq.is_some_and(|n| n > limits::MAX_SEQ) {
+            return Err(WireError::ensemble(ENSEMBLE_ACK, "seq out of bounds"));
+        }
+        if !id.granted_at.is_empty() {
+            Timestamp::parse(GRANTED_AT, &id.granted_at)?;
+        }
+        Ok(id)
     }
 
     /// Renders the value of [`ENSEMBLE_ACK`]: `{"seq":17,"granted_at":"1795302851.949266"}`.
@@ -350,12 +489,22 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
-    /// Parses an [`ENSEMBLE_GRANT`] value.
+    /// Parses an [`ENSEMBLE_GRANT`] value: at most [`limits::MAX_RECORD_LEN`] bytes, `seq`
+    /// from 1 to [`limits::MAX_SEQ`], `unit` a unit name (see [`valid_unit_name`]),
+    /// `granted_at` a [`Timestamp`].
     pub fn parse(s: &str) -> Result<Self, WireError> {
-        serde_json::from_str(s).map_err(|e| WireError::Ensemble {
-            key: ENSEMBLE_GRANT,
-            reason: e.to_string(),
-        })
+        if s.len() > limits::MAX_RECORD_LEN {
+            return Err(WireError::ensemble(ENSEMBLE_GRANT, format!("{} bytes", s.len())));
+        }
+        let r: Self = serde_json::from_str(s).map_err(|e| WireError::ensemble(ENSEMBLE_GRANT, e))?;
+        if r.seq == 0 || r.seq > limits::MAX_SEQ {
+            return Err(WireError::ensemble(ENSEMBLE_GRANT, "seq out of bounds"));
+        }
+        if !valid_unit_name(&r.unit) {
+            return Err(WireError::ensemble(ENSEMBLE_GRANT, "unit is not a unit name"));
+        }
+        Timestamp::parse(GRANTED_AT, &r.granted_at)?;
+        Ok(r)
     }
 
     /// Renders the value: `{"seq":17,"unit":"app/1","granted_at":"1795302851.949266"}`.

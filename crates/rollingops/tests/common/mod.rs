@@ -25,6 +25,10 @@ config:
       type: boolean
       default: false
       description: Fail every hook after the library's handler ran (a unit stuck in error).
+    alias-charmlibs:
+      type: boolean
+      default: false
+      description: Run operations queued as charmlibs' `_restart` with the `restart` target.
 peers:
   restart:
     interface: rolling_op
@@ -35,6 +39,7 @@ actions:
   request:
     params:
       callback: {type: string}
+  drop-parked: {}
 "#;
 
 /// The test charm: callbacks append `<callback> <kwargs>` to [`LOG`]; the `request` action
@@ -51,7 +56,12 @@ fn log_run(ctx: &mut Context<'_>, line: &str) -> Result<(), HandlerError> {
 }
 
 pub fn rolling() -> RollingOps<TestCharm> {
-    RollingOps::new(ENDPOINT)
+    rolling_with(false)
+}
+
+/// The library, with charmlibs' `_restart` mapped to `restart` when `alias`.
+pub fn rolling_with(alias: bool) -> RollingOps<TestCharm> {
+    let r = RollingOps::new(ENDPOINT)
         .target("restart", |_, ctx, kw| {
             log_run(ctx, &format!("restart {}", Value::Object(kw.clone())))?;
             Ok(OperationResult::Release)
@@ -67,14 +77,25 @@ pub fn rolling() -> RollingOps<TestCharm> {
         .target("fail", |_, ctx, _| {
             log_run(ctx, "fail")?;
             Err(HandlerError::msg("the workload refused"))
-        })
+        });
+    if alias {
+        r.alias("_restart", "restart")
+    } else {
+        r
+    }
+}
+
+fn configured(ctx: &mut Context<'_>) -> Result<RollingOps<TestCharm>, HandlerError> {
+    Ok(rolling_with(
+        ctx.config()?.boolean("alias-charmlibs")? == Some(true),
+    ))
 }
 
 impl Charm for TestCharm {
     fn register(on: &mut Observers<Self>) {
         RollingOps::declare(on);
         on.observe("charm", Self::on_event);
-        on.observe("rolling-ops", |c, ctx, e| Ok(rolling().handle(c, ctx, e)?));
+        on.observe("rolling-ops", |c, ctx, e| Ok(configured(ctx)?.handle(c, ctx, e)?));
         on.observe("faults", |_, ctx, _| {
             if ctx.config()?.boolean("fail-hooks")? == Some(true) {
                 return Err(HandlerError::msg("failing as configured"));
@@ -96,7 +117,7 @@ impl TestCharm {
                     .to_owned();
                 let kwargs = p.get("kwargs").cloned().unwrap_or(Value::Null);
                 let max_retry = p.get("max_retry").and_then(Value::as_u64).map(|n| n as u32);
-                match rolling().request(ctx, &cb, kwargs, max_retry) {
+                match configured(ctx)?.request(ctx, &cb, kwargs, max_retry) {
                     Ok(e) => {
                         let mut m = serde_json::Map::new();
                         m.insert("result".into(), json!(format!("{e:?}")));
